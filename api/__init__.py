@@ -1,0 +1,1 @@
+"""Kizuki's delivery layer: the Starlette app and the GraphQL schema."""

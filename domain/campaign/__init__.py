@@ -1,0 +1,1 @@
+"""Campaigns (scenarios): triggers, steps and the customers enrolled in them."""

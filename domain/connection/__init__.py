@@ -1,0 +1,1 @@
+"""A shop's accounts on the malls, their sync runs and the webhook inbox."""

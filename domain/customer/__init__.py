@@ -1,0 +1,1 @@
+"""Customers: one person per shop, unified from their identities on each mall."""

@@ -1,0 +1,65 @@
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKeyConstraint, Index, UniqueConstraint
+from sqlmodel import Field
+
+from domain.db import JSONValue, TenantModel, UTCDateTime, utcnow
+from domain.ids import new_id
+
+
+class Customer(TenantModel, table=True):
+    """A person as the shop knows them; order aggregates are kept current by ingest."""
+
+    __table_args__ = (
+        Index("ix_customer_created", "shop_id", "created_at"),
+        Index("ix_customer_last_order", "shop_id", "last_order_at"),
+        Index("ix_customer_total_spent", "shop_id", "total_spent"),
+        Index("ix_customer_order_count", "shop_id", "order_count"),
+        Index("ix_customer_email", "shop_id", "email"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    display_name: str = Field(default="", max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=32)
+    birth_date: date | None = None
+    # Sourced only from a mall whose terms forbid marketing use (Amazon): never targeted.
+    marketing_restricted: bool = False
+    first_order_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_order_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    order_count: int = 0
+    total_spent: int = Field(default=0, sa_type=BigInteger)
+    currency: str = Field(default="JPY", max_length=3)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CustomerIdentity(TenantModel, table=True):
+    """A customer as one connection knows them, with the evidence that linked it."""
+
+    __tablename__ = "customer_identity"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "connection_id", "external_id"),
+        ForeignKeyConstraint(["shop_id", "customer_id"], ["customer.shop_id", "customer.id"]),
+        ForeignKeyConstraint(["shop_id", "connection_id"], ["connection.shop_id", "connection.id"]),
+        Index("ix_identity_customer", "shop_id", "customer_id"),
+        Index("ix_identity_email_hash", "shop_id", "email_hash"),
+        Index("ix_identity_phone_hash", "shop_id", "phone_hash"),
+        Index("ix_identity_external", "shop_id", "external_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    customer_id: uuid.UUID
+    connection_id: uuid.UUID
+    platform: str = Field(max_length=32)
+    external_id: str = Field(max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    # SHA-256 of the normalised email / phone; masked relay addresses get no hash.
+    email_hash: str | None = Field(default=None, max_length=64)
+    phone_hash: str | None = Field(default=None, max_length=64)
+    email_masked: bool = False
+    merge_evidence: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+    source_updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,1 @@
+"""The outbox of messages to customers, their delivery events, and staff tasks."""

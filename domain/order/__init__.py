@@ -1,0 +1,1 @@
+"""Products, orders and order lines from every mall, in one model."""

@@ -1,0 +1,1 @@
+"""Churn signs and risk scores: current per customer, plus their history."""

@@ -1,0 +1,1 @@
+"""Segments: named, saved customer filters."""

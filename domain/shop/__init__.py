@@ -1,0 +1,1 @@
+"""Shops (tenants) and the API keys that act for them."""

@@ -1,0 +1,1 @@
+"""The `kizuki` command line: the composition root for humans."""

@@ -1,0 +1,48 @@
+import uuid
+
+from domain.connection.models import Connection
+from domain.customer.models import Customer, CustomerIdentity
+from domain.db import AsyncSession
+from domain.shop.models import Shop
+
+
+async def make_connection(
+    session: AsyncSession, *, shop: Shop, platform: str = "shopify"
+) -> Connection:
+    connection = Connection(
+        shop_id=shop.id,
+        platform=platform,
+        name=f"{platform} store",
+        external_account_id=f"acct-{uuid.uuid4().hex[:8]}",
+    )
+    session.add(connection)
+    await session.flush()
+    return connection
+
+
+async def make_customer(
+    session: AsyncSession,
+    *,
+    shop: Shop,
+    connection: Connection | None = None,
+    name: str = "山田 花子",
+    email: str | None = None,
+    external_id: str | None = None,
+) -> Customer:
+    """A customer with one identity on `connection` (a new Shopify one when not given)."""
+    connection = connection or await make_connection(session, shop=shop)
+    customer = Customer(shop_id=shop.id, display_name=name, email=email)
+    session.add(customer)
+    await session.flush()
+    session.add(
+        CustomerIdentity(
+            shop_id=shop.id,
+            customer_id=customer.id,
+            connection_id=connection.id,
+            platform=connection.platform,
+            external_id=external_id or f"cust-{uuid.uuid4().hex[:8]}",
+            email=email,
+        )
+    )
+    await session.flush()
+    return customer

@@ -1,0 +1,1 @@
+"""Background workers: arq settings, job functions and the in-process runner."""
