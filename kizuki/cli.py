@@ -1,0 +1,142 @@
+"""The `kizuki` command: the composition root for humans.
+
+Builds settings, engines, Redis clients, the event bus and the job queue, and hands them to
+the API (`serve`), the arq worker (`worker`) or a domain entry point (`import`, `demo`, …).
+"""
+
+import asyncio
+import base64
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from alembic import command
+from alembic.config import Config
+from domain.db import AsyncSession, create_engine, session_factory
+from domain.errors import DomainError
+from domain.ids import ShopId
+from domain.settings import Settings
+from domain.shop.models import Role
+from domain.shop.service import create_api_key, create_shop
+
+app = typer.Typer(help="Kizuki: notice silent churn, act first.", no_args_is_help=True)
+shop_app = typer.Typer(help="Manage shops (tenants).", no_args_is_help=True)
+apikey_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(shop_app, name="shop")
+app.add_typer(apikey_app, name="apikey")
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def main() -> None:
+    app()
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def migrate_database(database_url: str) -> None:
+    """Bring the database to the newest migration (creates a SQLite file when needed)."""
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = database_url
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "head")
+
+
+def _global_id(type_name: str, value: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{value}".encode()).decode().rstrip("=")
+
+
+def parse_shop_id(value: str) -> ShopId:
+    """A shop ID from its global ID (as `shop create` prints it) or its raw UUID."""
+    try:
+        return ShopId(uuid.UUID(value))
+    except ValueError:
+        pass
+    try:
+        padded = value + "=" * (-len(value) % 4)
+        type_name, _, raw = base64.urlsafe_b64decode(padded).decode().partition(":")
+        if type_name == "Shop":
+            return ShopId(uuid.UUID(raw))
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise typer.BadParameter(f"{value!r} is not a shop ID", param_hint="--shop")
+
+
+async def _with_sessions(
+    settings: Settings, work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]
+) -> T:
+    engine: AsyncEngine = create_engine(settings.database_url, pool_size=2)
+    try:
+        return await work(session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+def _run(coroutine: Awaitable[T]) -> T:
+    try:
+        return asyncio.run(coroutine)  # type: ignore[arg-type]
+    except DomainError as error:
+        typer.secho(f"error: {error.message}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from error
+
+
+@app.command()
+def migrate() -> None:
+    """Apply all database migrations."""
+    settings = _settings()
+    migrate_database(settings.database_url)
+    typer.echo("database is at the newest migration")
+
+
+@shop_app.command("create")
+def shop_create(
+    name: str,
+    timezone: Annotated[str, typer.Option(help="IANA time zone of the shop")] = "Asia/Tokyo",
+) -> None:
+    """Create a shop and print its global ID."""
+    settings = _settings()
+
+    async def work(sessions: async_sessionmaker[AsyncSession]) -> uuid.UUID:
+        async with sessions() as session:
+            shop = await create_shop(session, name, timezone=timezone)
+            await session.commit()
+            return shop.id
+
+    shop_id = _run(_with_sessions(settings, work))
+    typer.echo(_global_id("Shop", shop_id))
+
+
+@apikey_app.command("create")
+def apikey_create(
+    shop: Annotated[str, typer.Option("--shop", help="shop global ID or UUID")],
+    role: Annotated[Role, typer.Option("--role", help="admin, analyst or partner")],
+    name: Annotated[str, typer.Option(help="a label for the key")] = "",
+) -> None:
+    """Create an API key and print it once; only its hash is stored."""
+    settings = _settings()
+    shop_id = parse_shop_id(shop)
+
+    async def work(sessions: async_sessionmaker[AsyncSession]) -> str:
+        async with sessions() as session:
+            _, raw_key = await create_api_key(session, shop_id, role, name=name)
+            await session.commit()
+            return raw_key
+
+    typer.echo(_run(_with_sessions(settings, work)))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
