@@ -1,0 +1,38 @@
+"""The embedded shape's job runner: the worker's jobs on the API process's own event loop."""
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from domain.db import AsyncSession
+from domain.events import EventBus
+from domain.settings import Settings
+from kizuki.jobs import InProcessJobQueue
+from workers.context import WorkerContext
+from workers.registry import JOB_FUNCTIONS, JOB_TIMEOUT_SECONDS, MAX_TRIES
+
+# SQLite takes one writer at a time; more concurrent jobs would only queue on its lock.
+MAX_JOBS = 4
+
+
+def build_inprocess_job_queue(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], events: EventBus
+) -> InProcessJobQueue[WorkerContext]:
+    """A job queue that runs every registered job in this process; close it with `aclose()`."""
+
+    def context(job_id: str, job_try: int) -> WorkerContext:
+        return WorkerContext(
+            settings=settings,
+            sessions=sessions,
+            events=events,
+            job_queue=queue,
+            job_id=job_id,
+            job_try=job_try,
+        )
+
+    queue = InProcessJobQueue(
+        JOB_FUNCTIONS,
+        context,
+        max_jobs=MAX_JOBS,
+        max_tries=MAX_TRIES,
+        job_timeout=JOB_TIMEOUT_SECONDS,
+    )
+    return queue

@@ -1,0 +1,25 @@
+"""The one table of job functions, and the limits every runner applies to them.
+
+arq (`workers.main`) and the in-process runner (`workers.inprocess`) both register exactly
+this table; a test holds its keys equal to `domain.jobs.Job`.
+"""
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from domain.jobs import Job
+from kizuki.jobs import JobFunction
+from workers.context import WorkerContext
+from workers.diagnostics import ping, publish_event
+
+JOB_FUNCTIONS: Mapping[Job, JobFunction[WorkerContext]] = MappingProxyType(
+    {
+        Job.PING: ping,
+        Job.PUBLISH_EVENT: publish_event,
+    }
+)
+
+# A job still running after this long is cancelled and counts as failed.
+JOB_TIMEOUT_SECONDS = 300
+# Tries in all for a job that keeps raising `arq.Retry`.
+MAX_TRIES = 5
