@@ -1,0 +1,1 @@
+"""Benchmarks: the GraphQL read path against a hand-written endpoint on the same database."""
