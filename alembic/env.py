@@ -3,9 +3,9 @@
 import asyncio
 import logging.config
 
+from alembic import context
 from sqlalchemy.engine import Connection
 
-from alembic import context
 from domain.db import create_engine
 from domain.settings import Settings
 from domain.tables import metadata

@@ -118,14 +118,18 @@ def _scope_to_tenant(state: ORMExecuteState) -> None:
     shop_id = state.session.info.get("shop_id")
     if shop_id is None or not state.is_select or state.is_column_load or state.is_relationship_load:
         return
-    state.statement = state.statement.options(
-        with_loader_criteria(
-            TenantModel,
-            lambda cls: cls.shop_id == shop_id,
-            include_aliases=True,
-            track_closure_variables=False,
-        )
-    )
+    # Criteria per mapped tenant class: SQLAlchemy would evaluate a lambda on the unmapped
+    # `TenantModel` itself, whose pydantic fields are no class attributes (AttributeError).
+    for mapper in state.all_mappers:
+        if issubclass(mapper.class_, TenantModel):
+            state.statement = state.statement.options(
+                with_loader_criteria(
+                    mapper.class_,
+                    lambda cls: cls.shop_id == shop_id,
+                    include_aliases=True,
+                    track_closure_variables=False,
+                )
+            )
 
 
 def upsert(

@@ -6,24 +6,27 @@ the API (`serve`), the arq worker (`worker`) or a domain entry point (`import`, 
 
 import asyncio
 import base64
-import sys
+import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-
+import uvicorn
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from api.app import create_app
 from domain.db import AsyncSession, create_engine, session_factory
 from domain.errors import DomainError
 from domain.ids import ShopId
 from domain.settings import Settings
 from domain.shop.models import Role
 from domain.shop.service import create_api_key, create_shop
+from kizuki.runtime import open_runtime
+from workers.main import run_worker
 
 app = typer.Typer(help="Kizuki: notice silent churn, act first.", no_args_is_help=True)
 shop_app = typer.Typer(help="Manage shops (tenants).", no_args_is_help=True)
@@ -134,9 +137,62 @@ def apikey_create(
     typer.echo(_run(_with_sessions(settings, work)))
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+async def _serve(
+    settings: Settings, host: str, port: int, graphiql_headers: Mapping[str, str] | None = None
+) -> None:
+    async with open_runtime(settings) as runtime:
+        web_app = create_app(
+            settings,
+            sessions=runtime.sessions,
+            job_queue=runtime.job_queue,
+            events=runtime.events,
+            graphiql_headers=graphiql_headers,
+        )
+        config = uvicorn.Config(
+            web_app,
+            host=host,
+            port=port,
+            log_level=settings.log_level.lower(),
+            proxy_headers=True,
+            lifespan="on",
+        )
+        await uvicorn.Server(config).serve()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to bind")] = 8000,
+) -> None:
+    """Serve the GraphQL API (jobs and events in-process when no Redis is configured)."""
+    settings = _settings()
+    _configure_logging(settings)
+    asyncio.run(_serve(settings, host, port))
+
+
+@app.command()
+def worker(
+    burst: Annotated[bool, typer.Option(help="exit when the queue is empty")] = False,
+) -> None:
+    """Run an arq worker for background jobs (needs KIZUKI_REDIS_URL)."""
+    settings = _settings()
+    if not settings.redis_url:
+        typer.secho(
+            "error: KIZUKI_REDIS_URL is not set; the embedded server runs jobs itself",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+    _configure_logging(settings)
+    run_worker(settings, burst=burst)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

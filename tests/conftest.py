@@ -18,11 +18,11 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from alembic import command
 from alembic.config import Config
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
-from alembic import command
 from domain.db import AsyncSession, create_engine, session_factory
 from domain.settings import Environment, Settings
 

@@ -26,7 +26,7 @@ def test_shop_and_key_creation_from_an_empty_database(cli_env: Path) -> None:
 
     assert migrated.exit_code == 0, migrated.output
     assert created.exit_code == 0, created.output
-    assert parse_shop_id(shop_id)
+    assert parse_shop_id(shop_id).version == 7
     assert key.exit_code == 0, key.output
     assert key.stdout.strip().startswith(f"{KEY_PREFIX}_{parse_shop_id(shop_id).hex}_")
 

@@ -1,0 +1,52 @@
+import strawberry
+
+from api.context import Info
+from api.customer.types import Customer, prefetch_children
+from api.fields import field
+from api.relay import Connection, decode_id_of, page_request, to_connection
+from domain.customer.service import CUSTOMER_SORTS, CustomerSort, count_customers, list_customers
+
+
+@strawberry.type
+class CustomerQuery:
+    @field(
+        "The shop's customers. `query` matches part of the name or email (any case) or "
+        "exactly a mall's customer id."
+    )
+    async def customers(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        query: str | None = None,
+        sort_key: CustomerSort = CustomerSort.CREATED_AT,
+        reverse: bool = False,
+    ) -> Connection[Customer]:
+        column = CUSTOMER_SORTS[sort_key]
+        request = page_request(
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            sort_key=sort_key.name,
+            column=column,
+            reverse=reverse,
+        )
+        context = info.context
+        page = await context.run(list_customers, request, sort=sort_key, search=query)
+        connection = to_connection(
+            page,
+            sort_key=sort_key.name,
+            column=column,
+            node=Customer.from_row,
+            count=lambda: context.run(count_customers, search=query),
+        )
+        await prefetch_children(info, [edge.node for edge in connection.edges])
+        return connection
+
+    @field("A customer of the shop; null for an unknown ID.")
+    async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
+        row = await info.context.loaders.customer.load(decode_id_of(id, "Customer"))
+        return None if row is None else Customer.from_row(row)
