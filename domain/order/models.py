@@ -32,7 +32,11 @@ class Product(TenantModel, table=True):
 
 
 class Order(TenantModel, table=True):
-    """An order; amounts are integers in the currency's minor unit (JPY has none)."""
+    """An order; amounts are integers in the currency's minor unit (JPY has none).
+
+    A cancelled order is no purchase; a refunded one was fully refunded. Net spend of any other
+    order is `total_amount - refunded_amount` (partial refunds).
+    """
 
     __table_args__ = (
         UniqueConstraint("shop_id", "connection_id", "external_id"),
@@ -50,10 +54,14 @@ class Order(TenantModel, table=True):
     status: OrderStatus = Field(default=OrderStatus.OPEN, sa_type=String(16))
     currency: str = Field(default="JPY", max_length=3)
     total_amount: int = Field(default=0, sa_type=BigInteger)
+    refunded_amount: int = Field(default=0, sa_type=BigInteger)
     item_quantity: int = 0
     subscription_external_id: str | None = Field(default=None, max_length=200)
     # The mall's own last-modified time: an older update never overwrites a newer one.
     source_updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Digest of the canonical record last ingested, lines included: a re-delivery of the same
+    # record is recognised without reading the lines back.
+    source_hash: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

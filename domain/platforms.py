@@ -1,0 +1,282 @@
+"""What every store platform hands to the domain: canonical records, errors, the Protocol.
+
+Integrations map vendor payloads to these records in their `mapping.py`; `domain.ingest`
+persists them, the same way for every mall and for the CSV import. Records are plain data:
+external IDs as the mall spells them, aware UTC datetimes, integer amounts in the currency's
+minor unit (JPY has none, USD counts cents) with an ISO 4217 code.
+
+    PlatformError               a store platform failed to answer as it should
+    ├── PlatformUnavailable     outage, timeout, throttling: retry later (`retryable`)
+    ├── PlatformAuthRevoked     the credentials no longer work: mark the connection broken
+    └── PlatformRejected        the platform refused the request or sent something unusable
+"""
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import ClassVar, Protocol
+
+from domain.ids import ConnectionId
+from domain.order.models import OrderStatus
+from domain.subscription.models import SubscriptionEventKind, SubscriptionStatus
+
+
+class Platform(StrEnum):
+    """The built-in malls; plugins may add more, so records carry the platform as a `str`."""
+
+    SHOPIFY = "shopify"
+    RAKUTEN = "rakuten"
+    AMAZON = "amazon"
+
+
+def _utc(name: str, value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
+def _normalise(record: object, name: str) -> None:
+    # Frozen records normalise once, at construction, so comparisons and digests never see
+    # two spellings of the same instant. Callers test `tzinfo is not UTC` first: most records
+    # arrive in UTC, and this runs for millions of them in a bulk load.
+    object.__setattr__(record, name, _utc(name, getattr(record, name)))
+
+
+def _check_currency(currency: str) -> None:
+    if len(currency) != 3 or not currency.isascii() or not currency.isupper():
+        raise ValueError(f"currency must be an ISO 4217 code, got {currency!r}")
+
+
+def _check_external_id(name: str, value: str) -> None:
+    if not value or len(value) > 200:
+        raise ValueError(f"{name} must have 1 to 200 characters, got {value[:20]!r}…")
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRecord:
+    """A customer as one mall knows them; contact data as the mall gave it (ingest normalises)."""
+
+    platform: str
+    external_id: str
+    display_name: str = ""
+    email: str | None = None
+    phone: str | None = None
+    birth_date: date | None = None
+    # When the mall first knew the customer (account creation or first order).
+    created_at: datetime | None = None
+    source_updated_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _check_external_id("external_id", self.external_id)
+        if self.created_at is not None and self.created_at.tzinfo is not UTC:
+            _normalise(self, "created_at")
+        if self.source_updated_at is not None and self.source_updated_at.tzinfo is not UTC:
+            _normalise(self, "source_updated_at")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLineRecord:
+    """One line of an order; the product is optional (research data often has none)."""
+
+    quantity: int
+    # The line's total in the order's currency (minor units), after line discounts.
+    amount: int = 0
+    unit_price: int | None = None
+    sku: str | None = None
+    title: str = ""
+    product_external_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.quantity < 0:
+            raise ValueError(f"quantity must not be negative, got {self.quantity}")
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    """An order with all its lines; `lines` replace the stored ones when the order changes."""
+
+    platform: str
+    external_id: str
+    customer_external_id: str
+    ordered_at: datetime
+    total_amount: int
+    currency: str = "JPY"
+    status: OrderStatus = OrderStatus.FULFILLED
+    # Money returned by partial refunds; a fully refunded order has status `refunded`.
+    refunded_amount: int = 0
+    # Number of items; None means the sum of the lines' quantities.
+    item_quantity: int | None = None
+    lines: tuple[OrderLineRecord, ...] = ()
+    subscription_external_id: str | None = None
+    source_updated_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _check_external_id("external_id", self.external_id)
+        _check_external_id("customer_external_id", self.customer_external_id)
+        _check_currency(self.currency)
+        if self.total_amount < 0 or self.refunded_amount < 0:
+            raise ValueError("order amounts must not be negative")
+        if self.item_quantity is not None and self.item_quantity < 0:
+            raise ValueError(f"item_quantity must not be negative, got {self.item_quantity}")
+        if self.ordered_at.tzinfo is not UTC:
+            _normalise(self, "ordered_at")
+        if self.source_updated_at is not None and self.source_updated_at.tzinfo is not UTC:
+            _normalise(self, "source_updated_at")
+
+    @property
+    def quantity(self) -> int:
+        """Items in the order: `item_quantity` when given, else the lines' total."""
+        if self.item_quantity is not None:
+            return self.item_quantity
+        return sum(line.quantity for line in self.lines)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionRecord:
+    """A subscription (定期購入) contract of one customer."""
+
+    platform: str
+    external_id: str
+    customer_external_id: str
+    started_at: datetime
+    status: SubscriptionStatus = SubscriptionStatus.ACTIVE
+    interval_days: int = 30
+    product_title: str = ""
+    cancelled_at: datetime | None = None
+    next_delivery_at: datetime | None = None
+    source_updated_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _check_external_id("external_id", self.external_id)
+        _check_external_id("customer_external_id", self.customer_external_id)
+        if self.interval_days <= 0:
+            raise ValueError(f"interval_days must be positive, got {self.interval_days}")
+        for name in ("started_at", "cancelled_at", "next_delivery_at", "source_updated_at"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is not UTC:
+                _normalise(self, name)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionEventRecord:
+    """Something that happened to a subscription; stored once per `dedup_key`."""
+
+    platform: str
+    subscription_external_id: str
+    kind: SubscriptionEventKind
+    occurred_at: datetime
+    # The mall's event id; without one, kind + time identify the event.
+    event_id: str | None = None
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_external_id("subscription_external_id", self.subscription_external_id)
+        if self.occurred_at.tzinfo is not UTC:
+            _normalise(self, "occurred_at")
+
+    @property
+    def dedup_key(self) -> str:
+        """The key that makes a re-delivered event a no-op."""
+        if self.event_id:
+            return self.event_id
+        return f"{self.kind.value}@{self.occurred_at.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordBatch:
+    """Records of one connection to persist together; orders may reference customers elsewhere."""
+
+    customers: tuple[CustomerRecord, ...] = ()
+    orders: tuple[OrderRecord, ...] = ()
+    subscriptions: tuple[SubscriptionRecord, ...] = ()
+    subscription_events: tuple[SubscriptionEventRecord, ...] = ()
+
+    def __len__(self) -> int:
+        return (
+            len(self.customers)
+            + len(self.orders)
+            + len(self.subscriptions)
+            + len(self.subscription_events)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformAccount:
+    """What a platform needs to talk to one connected account (credentials decrypted)."""
+
+    connection_id: ConnectionId
+    external_account_id: str
+    credentials: Mapping[str, str] = field(default_factory=dict)
+    base_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """A verified webhook, parsed: its id for the inbox and the records it carries."""
+
+    event_id: str
+    topic: str
+    records: RecordBatch
+
+
+class PlatformError(Exception):
+    """A store platform failed; integrations raise these, never their HTTP library's errors."""
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, platform: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.platform = platform
+
+
+class PlatformUnavailable(PlatformError):
+    """Outage, timeout or throttling; `retry_after` seconds when the platform said so."""
+
+    retryable = True
+
+    def __init__(
+        self, message: str, *, platform: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, platform=platform)
+        self.retry_after = retry_after
+
+
+class PlatformAuthRevoked(PlatformError):
+    """The account's credentials were revoked or expired beyond refresh."""
+
+
+class PlatformRejected(PlatformError):
+    """The platform refused the request, or answered with data that cannot be mapped."""
+
+
+class StorePlatform(Protocol):
+    """One mall: reads records since a moment and understands its webhooks."""
+
+    @property
+    def name(self) -> str:
+        """The platform's name as stored on connections (`shopify`, or a plugin's own)."""
+        ...
+
+    def orders_since(
+        self, account: PlatformAccount, since: datetime | None
+    ) -> AsyncIterator[OrderRecord]:
+        """Orders created or updated at or after `since` (all when None), lines included."""
+        ...
+
+    def customers_since(
+        self, account: PlatformAccount, since: datetime | None
+    ) -> AsyncIterator[CustomerRecord]:
+        """Customers created or updated at or after `since` (all when None)."""
+        ...
+
+    def verify_webhook(
+        self, account: PlatformAccount, headers: Mapping[str, str], body: bytes
+    ) -> bool:
+        """Whether the raw body was signed by the platform for this account (constant time)."""
+        ...
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        """The records of a verified webhook; raises `PlatformRejected` when it is unusable."""
+        ...
