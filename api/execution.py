@@ -1,139 +1,162 @@
-"""A faster path through graphql-core for plain attributes.
+"""A faster path through graphql-core for fields whose values are already there.
 
-A page of customers with their orders and lines has thousands of fields that are plain
-attributes of the object being completed: leaves (`title`, `orderedAt` …), objects (`total`,
-`node`, `pageInfo`) and lists of objects (`edges`). For each, graphql-core builds a resolve-info
+A page of customers with their orders and lines has thousands of fields that are attributes of
+the object being completed: leaves (`title`, `orderedAt` …), objects (`total`, `node`,
+`pageInfo`) and lists of objects (`edges`). For each, graphql-core builds a resolve-info
 object, calls the resolver through strawberry's wrapper and walks its generic completion; that
-is most of a large read's time. `PlainFieldExecutor` reads such attributes in place and
-completes them directly, and serves a resolver field from its `prefilled` attribute when a
-parent has loaded its value already (see `api.fields.field`).
+is most of a large read's time. `PlainFieldExecutor` serves the fields `api.plans` planned
+itself, in two ways:
 
-Anything else — resolvers, arguments, abstract types, middleware — and anything unusual about a
-value (null where refused, a value a scalar refuses or of the wrong type, an error) goes
-through graphql-core's own path, so results and errors are the same; `tests/api/
-test_execution.py` compares both executors.
+- a selection made only of planned fields (and `__typename`), all the way down, is completed in
+  one pass over its objects, with no paths, awaitables or resolve-info objects;
+- otherwise each planned field is read and completed in place, and the rest goes to
+  graphql-core.
+
+Anything else — resolvers, abstract types, middleware, `@defer` — and anything unusual about a
+value (null where refused or where a resolver may still fill it, a value a scalar refuses or
+of the wrong type, an error) goes through graphql-core's own path from the object it was found
+in, so results and errors are the same; `tests/api/test_execution.py` compares both executors.
 """
 
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from graphql import (
-    GraphQLEnumType,
-    GraphQLField,
-    GraphQLList,
-    GraphQLNonNull,
-    GraphQLObjectType,
-    GraphQLOutputType,
-    GraphQLScalarType,
-    GraphQLSchema,
-)
+from graphql import GraphQLNonNull, GraphQLObjectType, GraphQLOutputType
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import Path, Undefined, gather_with_cancel
-from strawberry.resolvers import is_default_resolver
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import GraphQLCoreConverter
 
-PLAN = "kizuki-plan"
-# A resolver field whose value a parent may have loaded already, in this attribute.
-PREFILLED = "kizuki-prefilled"
-LEAF, OBJECT, OBJECTS = "leaf", "object", "objects"
+from api.plans import EXACT_TYPES, LEAF, OBJECT, Plan, Read, Step, steps
+
+# A leaf served as it is when of exactly the Python type in `Served.inner`.
+EXACT = "exact"
 
 
-class Plan(NamedTuple):
+class Served(NamedTuple):
+    """One field of a selection completed in one pass (see `_complete`)."""
+
+    response_name: str
+    read: Read
     kind: str
-    attribute: str
-    non_null: bool
-    type: GraphQLScalarType | GraphQLEnumType | GraphQLObjectType
-    # The attribute holds a value preloaded for a resolver field; None means "resolve it".
-    prefilled: bool = False
+    # None is not a value here: the field is non-null, or a resolver may still fill it.
+    strict: bool
+    # The serializer of a leaf, the Python type of an exact leaf, or the selection of an
+    # object or list.
+    inner: Any
+    is_type_of: Any
 
 
-def plan_fields(schema: GraphQLSchema) -> int:
-    """Mark every plain-attribute field with how to serve it; returns how many."""
-    marked = 0
-    for type_ in schema.type_map.values():
-        if not isinstance(type_, GraphQLObjectType) or type_.name.startswith("__"):
-            continue
-        for field in type_.fields.values():
-            plan = _plan(field)
-            if plan is not None:
-                field.extensions = {**(field.extensions or {}), PLAN: plan}
-                marked += 1
-    return marked
+Selection = tuple[Served, ...]
 
 
-def _plain_object(type_: object) -> GraphQLObjectType | None:
-    return type_ if isinstance(type_, GraphQLObjectType) else None
+class Unusual(Exception):
+    """A value the one-pass completion leaves to graphql-core."""
 
 
-def _plan(field: GraphQLField) -> Plan | None:
-    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if definition is None or field.args or field.resolve is None:
-        return None
-    prefilled = (definition.metadata or {}).get(PREFILLED)
-    if prefilled is None and not is_default_resolver(field.resolve):
-        return None
-    name: str = prefilled or definition.python_name
-    is_prefilled = prefilled is not None
-    target = field.type
-    non_null = isinstance(target, GraphQLNonNull)
-    if isinstance(target, GraphQLNonNull):
-        target = target.of_type
-    if isinstance(target, GraphQLScalarType | GraphQLEnumType):
-        return Plan(LEAF, name, non_null, target, is_prefilled)
-    if (plain := _plain_object(target)) is not None:
-        return Plan(OBJECT, name, non_null, plain, is_prefilled)
-    if (
-        non_null
-        and isinstance(target, GraphQLList)
-        and isinstance(target.of_type, GraphQLNonNull)
-        and (plain := _plain_object(target.of_type.of_type)) is not None
-    ):
-        return Plan(OBJECTS, name, True, plain, is_prefilled)
-    return None
+def _complete(selection: Selection, source: Any) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for response_name, read, kind, strict, inner, is_type_of in selection:
+        value = read(source)
+        if value is None:
+            if strict:
+                raise Unusual
+            result[response_name] = None
+        elif kind == EXACT:
+            if type(value) is not inner:
+                raise Unusual
+            result[response_name] = value
+        elif kind == LEAF:
+            served = inner(value)
+            if served is None:
+                raise Unusual
+            result[response_name] = served
+        elif kind == OBJECT:
+            if is_type_of is not None and not is_type_of(value, None):
+                raise Unusual
+            result[response_name] = _complete(inner, value)
+        else:
+            result[response_name] = _complete_list(inner, is_type_of, value)
+    return result
 
 
-# Serializers that pass the common Python types through unchanged (graphql-core would return
-# them unchanged too); anything else gets the scalar's own coercion.
-_INT32 = range(-(2**31), 2**31)
+def _typename(name: str) -> Read:
+    def read(_: Any) -> str:
+        return name
+
+    return read
 
 
-def _as_str(value: Any) -> Any:
-    return value if type(value) is str else None
-
-
-def _as_bool(value: Any) -> Any:
-    return value if type(value) is bool else None
-
-
-def _as_int(value: Any) -> Any:
-    return value if type(value) is int and value in _INT32 else None
-
-
-_PASS_THROUGH = {"String": _as_str, "ID": _as_str, "Boolean": _as_bool, "Int": _as_int}
-
-# (response name, field details, plan or None, fast serializer of a leaf or None)
-Step = tuple[str, FieldDetailsList, Plan | None, Callable[[Any], Any] | None]
-
-
-def _steps(parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> list[Step]:
-    steps: list[Step] = []
-    for response_name, field_details_list in grouped_field_set.items():
-        node = field_details_list[0].node
-        field = parent_type.fields.get(node.name.value)
-        plan = None if field is None or node.arguments else field.extensions.get(PLAN)
-        serializer = None
-        if plan is not None and plan.kind == LEAF:
-            serializer = _PASS_THROUGH.get(plan.type.name, plan.type.coerce_output_value)
-        steps.append((response_name, field_details_list, plan, serializer))
-    return steps
+def _complete_list(selection: Selection, is_type_of: Any, values: Any) -> list[dict[str, Any]]:
+    if not isinstance(values, list | tuple):
+        raise Unusual
+    items: list[dict[str, Any]] = []
+    for value in values:
+        if value is None or (is_type_of is not None and not is_type_of(value, None)):
+            raise Unusual
+        items.append(_complete(selection, value))
+    return items
 
 
 class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Per selection (graphql-core keeps each grouped field set alive for the operation).
-        self._plans: dict[int, tuple[GroupedFieldSet, list[Step]]] = {}
+        # Per selection (graphql-core keeps each grouped field set and field list alive for
+        # the operation, so their ids are not reused while these are).
+        self._steps: dict[int, tuple[GroupedFieldSet, list[Step]]] = {}
+        self._selections: dict[
+            tuple[GraphQLObjectType, int], tuple[FieldDetailsList, Selection | None]
+        ] = {}
+
+    def _steps_of(
+        self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> list[Step]:
+        key = id(grouped_field_set)
+        known = self._steps.get(key)
+        if known is None or known[0] is not grouped_field_set:
+            known = self._steps[key] = (grouped_field_set, steps(parent_type, grouped_field_set))
+        return known[1]
+
+    def _selection(
+        self, type_: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> Selection | None:
+        """The selection below a field when one pass can complete it, else None."""
+        key = (type_, id(field_details_list))
+        known = self._selections.get(key)
+        if known is None or known[0] is not field_details_list:
+            known = (field_details_list, self._one_pass(type_, field_details_list))
+            self._selections[key] = known
+        return known[1]
+
+    def _one_pass(
+        self, type_: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> Selection | None:
+        grouped_field_set, new_defer_usages, _ = self.collect_subfields(type_, field_details_list)
+        if new_defer_usages:
+            return None
+        served: list[Served] = []
+        for response_name, details, plan, read, serializer in self._steps_of(
+            type_, grouped_field_set
+        ):
+            if plan is None or read is None:
+                if details[0].node.name.value != "__typename":
+                    return None
+                served.append(Served(response_name, _typename(type_.name), EXACT, True, str, None))
+                continue
+            strict = plan.non_null or plan.prefilled
+            if plan.kind == LEAF:
+                exact = EXACT_TYPES.get(plan.type.name)
+                if exact is not None:
+                    served.append(Served(response_name, read, EXACT, strict, exact, None))
+                else:
+                    served.append(Served(response_name, read, LEAF, strict, serializer, None))
+                continue
+            assert isinstance(plan.type, GraphQLObjectType)
+            below = self._selection(plan.type, details)
+            if below is None:
+                return None
+            served.append(
+                Served(response_name, read, plan.kind, strict, below, plan.type.is_type_of)
+            )
+        return tuple(served)
 
     def execute_fields(
         self,
@@ -145,28 +168,25 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         # graphql-core's loop, with planned fields served in place.
         manager = self.middleware_manager
-        if manager is not None and manager.middlewares:
+        if (manager is not None and manager.middlewares) or position_context is not None:
             return super().execute_fields(
                 parent_type, source_value, path, grouped_field_set, position_context
             )
-        key = id(grouped_field_set)
-        known = self._plans.get(key)
-        if known is None or known[0] is not grouped_field_set:
-            known = self._plans[key] = (grouped_field_set, _steps(parent_type, grouped_field_set))
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
         try:
-            for response_name, field_details_list, plan, serializer in known[1]:
+            for step in self._steps_of(parent_type, grouped_field_set):
+                response_name, field_details_list, plan, read, serializer = step
                 result: Any = Undefined
                 if serializer is not None:
-                    assert plan is not None
+                    assert read is not None
                     try:
-                        value = getattr(source_value, plan.attribute)
+                        value = read(source_value)
                     except Exception:
                         value = Undefined
                     if value is None:
-                        if not plan.non_null:
+                        if not (plan is not None and (plan.non_null or plan.prefilled)):
                             results[response_name] = None
                             continue
                     elif value is not Undefined:
@@ -179,9 +199,7 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
                             continue
                         result = Undefined
                 elif plan is not None:
-                    result = self._serve(
-                        plan, source_value, field_details_list, path, response_name, parent_type
-                    )
+                    result = self._serve(step, plan, source_value, path, parent_type)
                 if result is Undefined:
                     result = self.execute_field(
                         parent_type,
@@ -214,34 +232,49 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
 
     def _serve(
         self,
+        step: Step,
         plan: Plan,
         source: Any,
-        field_details_list: FieldDetailsList,
         path: Path | None,
-        response_name: str,
         parent_type: GraphQLObjectType,
     ) -> Any:
-        """The field's completed value, or `Undefined` to leave it to graphql-core."""
-        kind, name, non_null, type_, prefilled = plan
+        """An object or list field's completed value, or `Undefined` to leave it to graphql-core."""
+        response_name, field_details_list, _, read, _ = step
+        assert read is not None
         try:
-            value = getattr(source, name)
+            value = read(source)
         except Exception:
             return Undefined
         if value is None:
             # Null where refused, or a prefilled field not filled: graphql-core decides.
-            return Undefined if non_null or prefilled else None
-        if kind == LEAF:
-            try:
-                coerced = type_.coerce_output_value(value)  # type: ignore[union-attr]
-            except Exception:
-                return Undefined
-            return Undefined if coerced is None else coerced
+            return Undefined if plan.non_null or plan.prefilled else None
+        type_ = plan.type
         assert isinstance(type_, GraphQLObjectType)
+        selection = self._selection(type_, field_details_list)
+        if selection is not None:
+            try:
+                if plan.kind == OBJECT:
+                    if type_.is_type_of is None or type_.is_type_of(value, None):  # type: ignore[arg-type]
+                        return _complete(selection, value)
+                else:
+                    return _complete_list(selection, type_.is_type_of, value)
+            except Exception:
+                # Anything unusual below: graphql-core's path answers it, errors and all.
+                pass
         field_path = Path(path, response_name, parent_type.name)
-        if kind == OBJECT:
+        if plan.kind == OBJECT:
             if not _is_type_of(type_, value):
                 return Undefined
-            return self._object(type_, field_details_list, field_path, value, non_null)
+            return self._object(type_, field_details_list, field_path, value, plan.non_null)
+        return self._list(type_, field_details_list, field_path, value)
+
+    def _list(
+        self,
+        type_: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        field_path: Path,
+        value: Any,
+    ) -> Any:
         if not isinstance(value, list | tuple) or any(
             item is None or not _is_type_of(type_, item) for item in value
         ):

@@ -9,7 +9,7 @@ from typing import Any, TypeVar, cast
 
 import strawberry
 
-from api.execution import PREFILLED
+from api.plans import PREFILLED
 
 F = TypeVar("F", bound=Callable[..., Any])
 

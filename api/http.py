@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -29,6 +29,7 @@ from api.auth import (
 )
 from api.context import Caller, Services
 from api.request_id import request_id_of
+from api.unit_of_work import read_without_transaction
 
 HTTP_OPERATIONS = frozenset({OperationType.QUERY, OperationType.MUTATION})
 
@@ -57,6 +58,20 @@ class GraphQLView(GraphQL[Caller, None]):
         # orjson: a large page encodes several times faster than with the json module. Text,
         # not bytes, because graphql-transport-ws sends text frames.
         return orjson.dumps(data).decode()
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        # strawberry's, with the body encoded straight to bytes (no round trip through text).
+        response = Response(orjson.dumps(response_data), media_type="application/json")
+        response.headers.raw.extend(sub_response.headers.raw)
+        if sub_response.background:
+            response.background = sub_response.background
+        if sub_response.status_code:
+            response.status_code = sub_response.status_code
+        return response
 
     async def get_context(self, request: Any, response: Any) -> Caller:
         # Reached for WebSockets only: HTTP requests arrive with their caller already made.
@@ -139,6 +154,8 @@ class GraphQLEndpoint:
                 "an API key is required: send Authorization: Bearer <key>", invalid=False
             )
         async with self.services.sessions() as session:
+            # Most operations only read; a mutation leaves this for a transaction of its own.
+            await read_without_transaction(session)
             principal = await principal_of(session, raw_key)
             if principal is None:
                 return unauthenticated("the API key is invalid or revoked", invalid=True)

@@ -14,10 +14,11 @@ from api.connection.queries import ConnectionQuery
 from api.customer.queries import CustomerQuery
 from api.errors import DomainErrorHandler, ErrorCodes, MaskUnexpectedErrors, log_unexpected
 from api.event.subscriptions import EventSubscription
-from api.execution import PlainFieldExecutor, plan_fields
+from api.execution import PlainFieldExecutor
 from api.limits import Limits, OperationLimits
 from api.node import NodeQuery
 from api.order.queries import OrderQuery
+from api.plans import plan_fields
 from api.scalars import SCALARS
 from api.shop.mutations import ShopMutation
 from api.shop.queries import ShopQuery

@@ -1,21 +1,56 @@
-"""One session and one transaction per GraphQL operation.
+"""One session per GraphQL operation: a transaction for mutations, none for reads on PostgreSQL.
 
 The operation's `Context` is made when the operation starts. The session opens only for
 execution, so a document refused by validation or limits never touches the database, and a
-subscription holds no connection while it waits for events. Commit on success; roll back on
-any error or `UserError`; send buffered jobs only after the commit, drop them otherwise.
+subscription holds no connection while it waits for events. A mutation commits on success and
+rolls back on any error or `UserError`; buffered jobs are sent only after the commit and dropped
+otherwise.
+
+A query only reads, so on PostgreSQL it runs outside a transaction (autocommit): no BEGIN and
+COMMIT round trips. At PostgreSQL's default READ COMMITTED level that changes nothing a read
+can see: inside a transaction too, each statement sees the data committed when it starts.
 """
 
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from api.context import Caller, Context
 from domain.db import AsyncSession, bind_tenant
 
 logger = logging.getLogger("kizuki.api")
+
+AUTOCOMMIT = "AUTOCOMMIT"
+
+
+async def read_without_transaction(session: AsyncSession) -> None:
+    """Let `session` run its statements outside a transaction until it commits, where that
+    reads the same: a PostgreSQL engine at READ COMMITTED, and no transaction open yet.
+
+    Sessions joined to an outer transaction (the tests') stay in it.
+    """
+    bind = session.bind
+    if (
+        isinstance(bind, AsyncEngine)
+        and bind.dialect.name == "postgresql"
+        # Known once the engine has connected; until then the first reads keep a transaction.
+        and getattr(bind.dialect, "default_isolation_level", None) == "READ COMMITTED"
+        and not session.in_transaction()
+    ):
+        await session.connection(execution_options={"isolation_level": AUTOCOMMIT})
+
+
+async def _reading(session: AsyncSession) -> bool:
+    """Whether `session` is running outside a transaction (`read_without_transaction`)."""
+    if not session.in_transaction():
+        return False
+    connection = (await session.connection()).sync_connection
+    options = {} if connection is None else connection.get_execution_options()
+    return bool(options.get("isolation_level") == AUTOCOMMIT)
 
 
 @asynccontextmanager
@@ -39,6 +74,12 @@ class UnitOfWork(SchemaExtension):
         context: Context = self.execution_context.context
         committed = False
         async with _session_of(context) as session:
+            if self.execution_context.operation_type is OperationType.QUERY:
+                await read_without_transaction(session)
+            elif await _reading(session):
+                # Writes need a transaction: end the read the key was checked in (nothing to
+                # commit); the next statement begins one on a connection of its own.
+                await session.commit()
             bind_tenant(session, context.shop_id)
             context.attach(session)
             try:

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -28,6 +30,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 __all__ = ["AsyncSession"]
 
 JSONValue = JSON().with_variant(JSONB(), "postgresql")
+# Pooled PostgreSQL connections are replaced at checkout once this old.
+POOL_RECYCLE_SECONDS = 1800
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -88,9 +92,28 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
             connection.exec_driver_sql("BEGIN")
 
         return engine
-    return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    engine = create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        # No pre-ping: with asyncpg it costs three round trips per checkout (BEGIN, a ping,
+        # ROLLBACK). A connection the server closed (a restart, an idle timeout) is replaced at
+        # checkout without any (below). One lost silently fails its first statement; that
+        # disconnect error invalidates the pool, so the next checkouts reconnect. Recycling
+        # keeps connections younger than the idle timeouts of proxies in between.
+        pool_recycle=POOL_RECYCLE_SECONDS,
     )
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _refuse_closed(_dbapi: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        # The driver notices a server that closed the connection (a restart, an idle timeout)
+        # as soon as the loop runs; the pool then replaces it instead of handing it out.
+        is_closed = getattr(record.driver_connection, "is_closed", None)
+        if is_closed is not None and is_closed():
+            raise DisconnectionError("the server closed this pooled connection")
+
+    return engine
 
 
 def session_factory(bind: AsyncEngine | AsyncConnection) -> async_sessionmaker[AsyncSession]:

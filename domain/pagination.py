@@ -4,6 +4,10 @@ A listing is sorted by one column then by `id` (the tie-breaker), so every row h
 `Position`. A page asks for `size` rows after (or, backward, before) a position. NULLs of a
 nullable sort column come last in both directions, so "most recent first" never starts with
 customers who never ordered.
+
+Pages of one `PageShape` (direction, order, kind of cursor) run the same statement, built once:
+`order_by` and `beyond_cursor` name the size and the cursor as parameters, and
+`page_parameters` gives their values for one request.
 """
 
 import uuid
@@ -12,12 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, and_, case, or_, true
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, or_, true
 from sqlalchemy.sql.elements import UnaryExpression
 
 from domain.errors import InvalidInput, InvalidPageSize
 
 MAX_PAGE_SIZE = 100
+# The parameters of a page's statement: rows to fetch (one more than the size), the cursor.
+FETCH = "page_fetch"
+CURSOR_VALUE = "cursor_value"
+CURSOR_ID = "cursor_id"
 
 SortValue = datetime | int | str | None
 T = TypeVar("T")
@@ -29,6 +37,16 @@ class Position:
 
     value: SortValue
     id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class PageShape:
+    """What a page's statement depends on: fetch direction, order and kind of cursor."""
+
+    backward: bool = False
+    descending: bool = False
+    # None without a cursor; else whether the cursor sits among NULLs of the sort column.
+    null_cursor: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +91,11 @@ class PageRequest:
             raise InvalidInput("after goes with first, not with last", field="after")
         return cls(size=last, backward=True, cursor=before, descending=descending)
 
+    @property
+    def shape(self) -> PageShape:
+        null_cursor = None if self.cursor is None else self.cursor.value is None
+        return PageShape(self.backward, self.descending, null_cursor)
+
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
@@ -110,47 +133,59 @@ class SortColumn:
 
 
 def order_by(
-    sort: SortColumn, id_column: ColumnElement[Any], request: PageRequest
+    sort: SortColumn, id_column: ColumnElement[Any], shape: PageShape
 ) -> list[UnaryExpression[Any]]:
     """ORDER BY terms in fetch order (a backward page is fetched in reverse, then flipped)."""
-    descending = request.descending != request.backward
+    descending = shape.descending != shape.backward
     terms: list[UnaryExpression[Any]] = []
     if sort.nullable:
         # NULLs last in the listing: 0 before 1 forward, the reverse when fetching backward.
         flag = case((sort.column.is_(None), 1), else_=0)
-        terms.append(flag.desc() if request.backward else flag.asc())
+        terms.append(flag.desc() if shape.backward else flag.asc())
     terms.append(sort.column.desc() if descending else sort.column.asc())
     terms.append(id_column.desc() if descending else id_column.asc())
     return terms
 
 
 def beyond_cursor(
-    sort: SortColumn, id_column: ColumnElement[Any], request: PageRequest
+    sort: SortColumn, id_column: ColumnElement[Any], shape: PageShape
 ) -> ColumnElement[bool]:
-    """Rows strictly past the cursor in fetch order; everything when there is no cursor."""
-    position = request.cursor
-    if position is None:
+    """Rows strictly past the cursor (`CURSOR_VALUE`, `CURSOR_ID`) in fetch order; every row
+    when the shape has no cursor."""
+    if shape.null_cursor is None:
         return true()
-    sort.check(position)
-    descending = request.descending != request.backward
+    descending = shape.descending != shape.backward
     column = sort.column
 
     def past(left: ColumnElement[Any], right: Any) -> ColumnElement[bool]:
         comparison: ColumnElement[bool] = left < right if descending else left > right
         return comparison
 
-    past_id = past(id_column, position.id)
-    if position.value is None:
+    past_id = past(id_column, bindparam(CURSOR_ID))
+    if shape.null_cursor:
         # The cursor is among the NULLs, which come last in the listing.
-        if request.backward:
+        if shape.backward:
             return or_(column.is_not(None), and_(column.is_(None), past_id))
         return and_(column.is_(None), past_id)
-    same_or_past = or_(past(column, position.value), and_(column == position.value, past_id))
+    value: BindParameter[Any] = bindparam(CURSOR_VALUE)
+    same_or_past = or_(past(column, value), and_(column == value, past_id))
     if not sort.nullable:
         return same_or_past
-    if request.backward:
+    if shape.backward:
         return and_(column.is_not(None), same_or_past)
     return or_(column.is_(None), same_or_past)
+
+
+def page_parameters(sort: SortColumn, request: PageRequest) -> dict[str, Any]:
+    """The values of a page's statement parameters: rows to fetch and the cursor."""
+    parameters: dict[str, Any] = {FETCH: request.size + 1}
+    position = request.cursor
+    if position is not None:
+        sort.check(position)
+        parameters[CURSOR_ID] = position.id
+        if position.value is not None:
+            parameters[CURSOR_VALUE] = position.value
+    return parameters
 
 
 def to_page(rows: Sequence[T], request: PageRequest) -> Page[T]:

@@ -1,4 +1,5 @@
 import uuid
+from collections import defaultdict
 from collections.abc import Awaitable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -6,20 +7,28 @@ from typing import Any
 import strawberry
 from graphql import FieldNode
 
-from api.batching import loaded, now_or_later
+from api.batching import now_or_later
 from api.connection.types import StoreConnection
-from api.context import Info
+from api.context import Context, Info
 from api.fields import field
 from api.lookahead import arguments_of, fields_at, node_selects, selects
 from api.money import Money, money
 from api.order.loaders import OrderPage
-from api.order.types import Order, fill_lines, prefetch_lines
+from api.order.types import Order, prefetch_lines
 from api.relay import Connection, Node, encode_id, page_request, to_connection
 from api.subscription.types import Subscription
-from domain.customer.service import CustomerRow, CustomerSort, IdentityRow
+from domain.customer.service import CustomerRow, CustomerSort, IdentityRow, identities_by_customer
 from domain.errors import DomainError
-from domain.order.service import ORDER_SORTS, OrderRow, OrderSort
+from domain.order.service import (
+    ORDER_SORTS,
+    OrderLineRow,
+    OrderRow,
+    OrderSort,
+    lines_by_order,
+    orders_by_customer,
+)
 from domain.pagination import Page
+from domain.subscription.service import subscriptions_by_customer
 
 strawberry.enum(CustomerSort, name="CustomerSortKey")
 
@@ -70,6 +79,8 @@ class Customer(Node):
     key: strawberry.Private[uuid.UUID]
     prefilled_identities: strawberry.Private[list[CustomerIdentity] | None] = None
     prefilled_subscriptions: strawberry.Private[list[Subscription] | None] = None
+    # `orders` by response name, each page as its arguments ask (see `prefetch_children`).
+    prefilled_orders: strawberry.Private[dict[str, Connection[Order]] | None] = None
 
     @classmethod
     def from_row(cls, row: CustomerRow) -> "Customer":
@@ -95,8 +106,8 @@ class Customer(Node):
             lambda rows: [CustomerIdentity.from_row(row) for row in rows],
         )
 
-    @field("The customer's orders, oldest first unless `reverse`.", graphql_type=Connection[Order])
-    def orders(
+    @field("The customer's orders, oldest first unless `reverse`.", prefilled="prefilled_orders")
+    async def orders(
         self,
         info: Info,
         first: int | None = None,
@@ -105,34 +116,14 @@ class Customer(Node):
         before: str | None = None,
         sort_key: OrderSort = OrderSort.ORDERED_AT,
         reverse: bool = False,
-    ) -> Connection[Order] | Awaitable[Connection[Order]]:
+    ) -> Connection[Order]:
         page = order_page(first, after, last, before, sort_key, reverse)
-        loaders = info.context.loaders
-        pending = loaders.orders_of_customer.load((self.key, page))
-
-        def connect(rows: Page[OrderRow]) -> Connection[Order]:
-            return to_connection(
-                rows,
-                sort_key=page.sort.name,
-                column=ORDER_SORTS[page.sort],
-                node=Order.from_row,
-                count=lambda: loaders.order_count_of_customer.load(self.key),
-            )
-
-        if loaded(pending):
-            # Preloaded with the customer page (`prefetch_children`), lines included.
-            connection = connect(pending.result())
-            if selects(info, "edges", "node", "lines"):
-                fill_lines(info, [edge.node for edge in connection.edges])
-            return connection
-
-        async def later() -> Connection[Order]:
-            connection = connect(await pending)
-            if selects(info, "edges", "node", "lines"):
-                await prefetch_lines(info, [edge.node for edge in connection.edges])
-            return connection
-
-        return later()
+        context = info.context
+        rows = await context.loaders.orders_of_customer.load((self.key, page))
+        connection = orders_connection(context, self.key, page, rows)
+        if selects(info, "edges", "node", "lines"):
+            await prefetch_lines(info, [edge.node for edge in connection.edges])
+        return connection
 
     @field(
         "Recurring orders, oldest first.",
@@ -187,30 +178,82 @@ def _written_order_page(node: FieldNode, variables: Mapping[str, Any]) -> OrderP
         return None
 
 
-async def prefetch_children(info: Info, customers: Sequence[Customer]) -> None:
-    """Load what the selection asks of `customers` one batch per kind, before they resolve.
+def orders_connection(
+    context: Context, customer_key: uuid.UUID, page: OrderPage, rows: Page[OrderRow]
+) -> Connection[Order]:
+    """`Customer.orders` of one customer from its page of rows."""
+    counts = context.loaders
 
-    Each customer then serves its identities, subscriptions and orders (with their lines)
-    without awaiting: at a hundred customers, per-customer awaits cost more than the queries.
+    return to_connection(
+        rows,
+        sort_key=page.sort.name,
+        column=ORDER_SORTS[page.sort],
+        node=Order.from_row,
+        count=lambda: counts.order_count_of_customer.load(customer_key),
+    )
+
+
+async def prefetch_children(info: Info, customers: Sequence[Customer]) -> None:
+    """Fill what the selection asks of `customers` with one query per kind, before they resolve.
+
+    The executor then serves each customer's identities, subscriptions and orders (with their
+    lines) as plain values: at a hundred customers, a resolver call per customer costs more
+    than the queries. What cannot be told in advance is left to the resolvers.
     """
-    keys = [customer.key for customer in customers]
-    if not keys:
+    if not customers:
         return
-    loaders = info.context.loaders
+    context = info.context
+    keys = [customer.key for customer in customers]
     if selects(info, "edges", "node", "identities"):
-        identities = await loaders.identities_of_customer.load_many(keys)
-        for customer, rows in zip(customers, identities, strict=True):
-            customer.prefilled_identities = [CustomerIdentity.from_row(row) for row in rows]
+        identities = await context.run(identities_by_customer, keys)
+        for customer in customers:
+            customer.prefilled_identities = [
+                CustomerIdentity.from_row(row) for row in identities[customer.key]
+            ]
     if selects(info, "edges", "node", "subscriptions"):
-        subscriptions = await loaders.subscriptions_of_customer.load_many(keys)
-        for customer, held in zip(customers, subscriptions, strict=True):
-            customer.prefilled_subscriptions = [Subscription.from_row(row) for row in held]
+        subscriptions = await context.run(subscriptions_by_customer, keys)
+        for customer in customers:
+            customer.prefilled_subscriptions = [
+                Subscription.from_row(row) for row in subscriptions[customer.key]
+            ]
+    await _prefill_orders(info, customers)
+
+
+async def _prefill_orders(info: Info, customers: Sequence[Customer]) -> None:
+    """Each `orders` selection's page for every customer: one query per distinct page."""
+    context = info.context
     fragments = info._raw_info.fragments
+    # Fields of one response name are merged: one set of arguments, selections combined.
+    nodes_by_name: dict[str, list[FieldNode]] = defaultdict(list)
     for node in fields_at(info, "edges", "node", "orders"):
-        page = _written_order_page(node, info.variable_values)
+        nodes_by_name[(node.alias or node.name).value].append(node)
+    pages: dict[str, OrderPage] = {}
+    with_lines: set[OrderPage] = set()
+    for name, nodes in nodes_by_name.items():
+        page = _written_order_page(nodes[0], info.variable_values)
         if page is None:
             continue
-        pages = await loaders.orders_of_customer.load_many([(key, page) for key in keys])
-        if node_selects(node, fragments, "edges", "node", "lines"):
-            order_ids = [order.id for rows in pages for order in rows.items]
-            await loaders.lines_of_order.load_many(order_ids)
+        pages[name] = page
+        if any(node_selects(node, fragments, "edges", "node", "lines") for node in nodes):
+            with_lines.add(page)
+    if not pages:
+        return
+    keys = [customer.key for customer in customers]
+    rows: dict[OrderPage, dict[uuid.UUID, Page[OrderRow]]] = {}
+    for page in dict.fromkeys(pages.values()):
+        rows[page] = await context.run(orders_by_customer, keys, page.request, sort=page.sort)
+    lines: dict[uuid.UUID, list[OrderLineRow]] = {}
+    order_ids = [
+        order.id for page in with_lines for found in rows[page].values() for order in found.items
+    ]
+    if order_ids:
+        lines = await context.run(lines_by_order, list(dict.fromkeys(order_ids)))
+    for customer in customers:
+        filled: dict[str, Connection[Order]] = {}
+        for name, page in pages.items():
+            connection = orders_connection(context, customer.key, page, rows[page][customer.key])
+            if page in with_lines:
+                for edge in connection.edges:
+                    edge.node.prefilled_lines = edge.node._lines(lines[edge.node.key])
+            filled[name] = connection
+        customer.prefilled_orders = filled

@@ -5,13 +5,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from api.batching import loaded, now_or_later
+from api.batching import now_or_later
 from api.context import Info
 from api.fields import field
 from api.money import Money, money
 from api.relay import Node, encode_id
 from domain.order.models import OrderStatus
-from domain.order.service import OrderLineRow, OrderRow, OrderSort
+from domain.order.service import OrderLineRow, OrderRow, OrderSort, lines_by_order
 
 if TYPE_CHECKING:
     from api.customer.types import Customer
@@ -89,16 +89,8 @@ class Order(Node):
 
 
 async def prefetch_lines(info: Info, orders: Sequence[Order]) -> None:
-    """Load the lines of `orders` in one batch and give each order its own."""
+    """Load the lines of `orders` in one query and give each order its own."""
     if orders:
-        await info.context.loaders.lines_of_order.load_many([order.key for order in orders])
-        fill_lines(info, orders)
-
-
-def fill_lines(info: Info, orders: Sequence[Order]) -> None:
-    """Give each order its lines when they are loaded already (else it loads them itself)."""
-    loader = info.context.loaders.lines_of_order
-    for order in orders:
-        pending = loader.load(order.key)
-        if loaded(pending):
-            order.prefilled_lines = order._lines(pending.result())
+        lines = await info.context.run(lines_by_order, [order.key for order in orders])
+        for order in orders:
+            order.prefilled_lines = order._lines(lines[order.key])

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Select, Table, select
@@ -14,6 +15,7 @@ from sqlalchemy import Select, Table, select
 from domain.connection.models import Connection, ConnectionStatus
 from domain.db import AsyncSession
 from domain.ids import ShopId
+from domain.queries import SHOP_ID, among, dialect_of, rows, shop_of
 
 CONNECTION_TABLE: Table = Connection.__table__  # type: ignore[attr-defined]
 CONNECTION = CONNECTION_TABLE.c
@@ -39,20 +41,23 @@ def _connection(row: Sequence[Any]) -> ConnectionRow:
     return ConnectionRow(*values)
 
 
-async def _rows(session: AsyncSession, statement: Select[Any]) -> Sequence[Any]:
-    connection = await session.connection()
-    rows: Sequence[Any] = (await connection.execute(statement)).all()
-    return rows
+_LIST = (
+    select(*_COLUMNS)
+    .where(shop_of(CONNECTION.shop_id))
+    .order_by(CONNECTION.created_at, CONNECTION.id)
+)
+
+
+@cache
+def _connections_among(dialect: str) -> Select[Any]:
+    return select(*_COLUMNS).where(
+        shop_of(CONNECTION.shop_id), among(CONNECTION.id, "ids", dialect)
+    )
 
 
 async def list_connections(session: AsyncSession, shop_id: ShopId) -> list[ConnectionRow]:
     """The shop's connections, oldest first."""
-    statement = (
-        select(*_COLUMNS)
-        .where(CONNECTION.shop_id == shop_id)
-        .order_by(CONNECTION.created_at, CONNECTION.id)
-    )
-    return [_connection(row) for row in await _rows(session, statement)]
+    return [_connection(row) for row in await rows(session, _LIST, {SHOP_ID: shop_id})]
 
 
 async def get_connections(
@@ -61,5 +66,6 @@ async def get_connections(
     """The shop's connections among `ids`; IDs of other shops are simply absent."""
     if not ids:
         return {}
-    statement = select(*_COLUMNS).where(CONNECTION.shop_id == shop_id, CONNECTION.id.in_(list(ids)))
-    return {row.id: row for row in map(_connection, await _rows(session, statement))}
+    statement = _connections_among(dialect_of(session))
+    found = await rows(session, statement, {SHOP_ID: shop_id, "ids": list(ids)})
+    return {row.id: row for row in map(_connection, found)}

@@ -1,22 +1,35 @@
 """Reads of customers and their identities, for listings and batched lookups.
 
 Reads return frozen rows (not ORM objects): a page of customers with their orders is read
-often, and Core rows cost a fraction of mapped instances. Every query is scoped by `shop_id`.
+often, and Core rows cost a fraction of mapped instances. Every query is scoped by `shop_id`;
+the ones every page runs are built once (see `domain.queries`).
 """
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, Table, bindparam, exists, func, or_, select
 
 from domain.customer.models import Customer, CustomerIdentity
 from domain.db import AsyncSession
 from domain.ids import ShopId
-from domain.pagination import Page, PageRequest, SortColumn, beyond_cursor, order_by, to_page
+from domain.pagination import (
+    FETCH,
+    Page,
+    PageRequest,
+    PageShape,
+    SortColumn,
+    beyond_cursor,
+    order_by,
+    page_parameters,
+    to_page,
+)
+from domain.queries import SHOP_ID, among, dialect_of, rows, shop_of
 
 CUSTOMER_TABLE: Table = Customer.__table__  # type: ignore[attr-defined]
 CUSTOMER = CUSTOMER_TABLE.c
@@ -97,11 +110,38 @@ def _search(shop_id: ShopId, search: str | None) -> ColumnElement[bool] | None:
     )
 
 
-async def _rows(session: AsyncSession, statement: Select[Any]) -> Sequence[Any]:
-    # Core execution on the session's own connection and transaction: no ORM identity map.
-    connection = await session.connection()
-    rows: Sequence[Any] = (await connection.execute(statement)).all()
-    return rows
+@cache
+def _customer_page(sort: CustomerSort, shape: PageShape) -> Select[Any]:
+    column = CUSTOMER_SORTS[sort]
+    return (
+        select(*_CUSTOMER_COLUMNS)
+        .where(shop_of(CUSTOMER.shop_id), beyond_cursor(column, CUSTOMER.id, shape))
+        .order_by(*order_by(column, CUSTOMER.id, shape))
+        .limit(bindparam(FETCH))
+    )
+
+
+@cache
+def _customers_among(dialect: str) -> Select[Any]:
+    return select(*_CUSTOMER_COLUMNS).where(
+        shop_of(CUSTOMER.shop_id), among(CUSTOMER.id, "ids", dialect)
+    )
+
+
+@cache
+def _identities_of_customers(dialect: str) -> Select[Any]:
+    return (
+        select(*_IDENTITY_COLUMNS)
+        .where(shop_of(IDENTITY.shop_id), among(IDENTITY.customer_id, "ids", dialect))
+        .order_by(IDENTITY.customer_id, IDENTITY.created_at, IDENTITY.id)
+    )
+
+
+@cache
+def _identities_among(dialect: str) -> Select[Any]:
+    return select(*_IDENTITY_COLUMNS).where(
+        shop_of(IDENTITY.shop_id), among(IDENTITY.id, "ids", dialect)
+    )
 
 
 async def list_customers(
@@ -113,18 +153,13 @@ async def list_customers(
     search: str | None = None,
 ) -> Page[CustomerRow]:
     """One page of the shop's customers in `sort` order, optionally narrowed by `search`."""
-    column = CUSTOMER_SORTS[sort]
-    statement = (
-        select(*_CUSTOMER_COLUMNS)
-        .where(CUSTOMER.shop_id == shop_id, beyond_cursor(column, CUSTOMER.id, request))
-        .order_by(*order_by(column, CUSTOMER.id, request))
-        .limit(request.size + 1)
-    )
+    parameters = {SHOP_ID: shop_id, **page_parameters(CUSTOMER_SORTS[sort], request)}
+    statement = _customer_page(sort, request.shape)
     condition = _search(shop_id, search)
     if condition is not None:
         statement = statement.where(condition)
-    rows = await _rows(session, statement)
-    return to_page([CustomerRow(*row) for row in rows], request)
+    found = await rows(session, statement, parameters)
+    return to_page([CustomerRow(*row) for row in found], request)
 
 
 async def count_customers(
@@ -135,8 +170,7 @@ async def count_customers(
     condition = _search(shop_id, search)
     if condition is not None:
         statement = statement.where(condition)
-    rows = await _rows(session, statement)
-    return int(rows[0][0])
+    return int((await rows(session, statement))[0][0])
 
 
 async def get_customers(
@@ -145,10 +179,9 @@ async def get_customers(
     """The shop's customers among `ids`; IDs of other shops are simply absent."""
     if not ids:
         return {}
-    statement = select(*_CUSTOMER_COLUMNS).where(
-        CUSTOMER.shop_id == shop_id, CUSTOMER.id.in_(list(ids))
-    )
-    return {row.id: row for row in (CustomerRow(*r) for r in await _rows(session, statement))}
+    statement = _customers_among(dialect_of(session))
+    found = await rows(session, statement, {SHOP_ID: shop_id, "ids": list(ids)})
+    return {row.id: row for row in (CustomerRow(*r) for r in found)}
 
 
 async def identities_by_customer(
@@ -158,12 +191,8 @@ async def identities_by_customer(
     found: dict[uuid.UUID, list[IdentityRow]] = {customer_id: [] for customer_id in customer_ids}
     if not found:
         return found
-    statement = (
-        select(*_IDENTITY_COLUMNS)
-        .where(IDENTITY.shop_id == shop_id, IDENTITY.customer_id.in_(list(found)))
-        .order_by(IDENTITY.customer_id, IDENTITY.created_at, IDENTITY.id)
-    )
-    for row in await _rows(session, statement):
+    statement = _identities_of_customers(dialect_of(session))
+    for row in await rows(session, statement, {SHOP_ID: shop_id, "ids": list(found)}):
         identity = IdentityRow(*row)
         found[identity.customer_id].append(identity)
     return found
@@ -175,7 +204,6 @@ async def get_identities(
     """The shop's identities among `ids`; IDs of other shops are simply absent."""
     if not ids:
         return {}
-    statement = select(*_IDENTITY_COLUMNS).where(
-        IDENTITY.shop_id == shop_id, IDENTITY.id.in_(list(ids))
-    )
-    return {row.id: row for row in (IdentityRow(*r) for r in await _rows(session, statement))}
+    statement = _identities_among(dialect_of(session))
+    found = await rows(session, statement, {SHOP_ID: shop_id, "ids": list(ids)})
+    return {row.id: row for row in (IdentityRow(*r) for r in found)}

@@ -1,7 +1,8 @@
 """Reads of orders and their lines, for listings and batched lookups.
 
 Reads return frozen rows (not ORM objects), like `domain.customer.service`. Every query is
-scoped by `shop_id`; an order's platform comes from its connection.
+scoped by `shop_id`; the ones every page runs are built once (see `domain.queries`). An order's
+platform comes from its connection.
 """
 
 import uuid
@@ -9,16 +10,28 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, Table, bindparam, exists, func, or_, select
 
 from domain.connection.models import Connection
 from domain.customer.service import like_pattern
 from domain.db import AsyncSession
 from domain.ids import ShopId
 from domain.order.models import Order, OrderLine, OrderStatus
-from domain.pagination import Page, PageRequest, SortColumn, beyond_cursor, order_by, to_page
+from domain.pagination import (
+    FETCH,
+    Page,
+    PageRequest,
+    PageShape,
+    SortColumn,
+    beyond_cursor,
+    order_by,
+    page_parameters,
+    to_page,
+)
+from domain.queries import SHOP_ID, among, dialect_of, rows, shop_of
 
 ORDER_TABLE: Table = Order.__table__  # type: ignore[attr-defined]
 ORDER = ORDER_TABLE.c
@@ -75,12 +88,12 @@ def _order_row(row: Sequence[Any]) -> OrderRow:
     return OrderRow(*values)
 
 
-def _select_orders(shop_id: ShopId) -> Select[Any]:
+def _select_orders() -> Select[Any]:
     joined = ORDER_TABLE.join(
         CONNECTION_TABLE,
         (CONNECTION.shop_id == ORDER.shop_id) & (CONNECTION.id == ORDER.connection_id),
     )
-    return select(*_ORDER_COLUMNS).select_from(joined).where(ORDER.shop_id == shop_id)
+    return select(*_ORDER_COLUMNS).select_from(joined).where(shop_of(ORDER.shop_id))
 
 
 def _search(shop_id: ShopId, search: str | None) -> ColumnElement[bool] | None:
@@ -97,11 +110,60 @@ def _search(shop_id: ShopId, search: str | None) -> ColumnElement[bool] | None:
     return or_(ORDER.external_id.ilike(pattern, escape="\\"), line_match)
 
 
-async def _rows(session: AsyncSession, statement: Select[Any]) -> Sequence[Any]:
-    # Core execution on the session's own connection and transaction: no ORM identity map.
-    connection = await session.connection()
-    rows: Sequence[Any] = (await connection.execute(statement)).all()
-    return rows
+@cache
+def _order_page(sort: OrderSort, shape: PageShape) -> Select[Any]:
+    column = ORDER_SORTS[sort]
+    return (
+        _select_orders()
+        .where(beyond_cursor(column, ORDER.id, shape))
+        .order_by(*order_by(column, ORDER.id, shape))
+        .limit(bindparam(FETCH))
+    )
+
+
+@cache
+def _orders_among(dialect: str) -> Select[Any]:
+    return _select_orders().where(among(ORDER.id, "ids", dialect))
+
+
+@cache
+def _orders_of_customers(sort: OrderSort, shape: PageShape, dialect: str) -> Select[Any]:
+    """The same page of each customer's orders: a window per customer, numbered in page order."""
+    column = ORDER_SORTS[sort]
+    rank = (
+        func.row_number()
+        .over(partition_by=ORDER.customer_id, order_by=order_by(column, ORDER.id, shape))
+        .label("rank")
+    )
+    ranked = (
+        _select_orders()
+        .add_columns(rank)
+        .where(among(ORDER.customer_id, "ids", dialect), beyond_cursor(column, ORDER.id, shape))
+        .subquery()
+    )
+    return (
+        select(*(ranked.c[f.name] for f in fields(OrderRow)))
+        .where(ranked.c.rank <= bindparam(FETCH))
+        .order_by(ranked.c.customer_id, ranked.c.rank)
+    )
+
+
+@cache
+def _order_counts(dialect: str) -> Select[Any]:
+    return (
+        select(ORDER.customer_id, func.count())
+        .where(shop_of(ORDER.shop_id), among(ORDER.customer_id, "ids", dialect))
+        .group_by(ORDER.customer_id)
+    )
+
+
+@cache
+def _lines_of_orders(dialect: str) -> Select[Any]:
+    return (
+        select(*_LINE_COLUMNS)
+        .where(shop_of(LINE.shop_id), among(LINE.order_id, "ids", dialect))
+        .order_by(LINE.order_id, LINE.position)
+    )
 
 
 async def list_orders(
@@ -113,17 +175,13 @@ async def list_orders(
     search: str | None = None,
 ) -> Page[OrderRow]:
     """One page of the shop's orders in `sort` order, optionally narrowed by `search`."""
-    column = ORDER_SORTS[sort]
-    statement = (
-        _select_orders(shop_id)
-        .where(beyond_cursor(column, ORDER.id, request))
-        .order_by(*order_by(column, ORDER.id, request))
-        .limit(request.size + 1)
-    )
+    parameters = {SHOP_ID: shop_id, **page_parameters(ORDER_SORTS[sort], request)}
+    statement = _order_page(sort, request.shape)
     condition = _search(shop_id, search)
     if condition is not None:
         statement = statement.where(condition)
-    return to_page([_order_row(row) for row in await _rows(session, statement)], request)
+    found = await rows(session, statement, parameters)
+    return to_page([_order_row(row) for row in found], request)
 
 
 async def count_orders(session: AsyncSession, shop_id: ShopId, *, search: str | None = None) -> int:
@@ -132,7 +190,7 @@ async def count_orders(session: AsyncSession, shop_id: ShopId, *, search: str | 
     condition = _search(shop_id, search)
     if condition is not None:
         statement = statement.where(condition)
-    return int((await _rows(session, statement))[0][0])
+    return int((await rows(session, statement))[0][0])
 
 
 async def get_orders(
@@ -141,8 +199,9 @@ async def get_orders(
     """The shop's orders among `ids`; IDs of other shops are simply absent."""
     if not ids:
         return {}
-    statement = _select_orders(shop_id).where(ORDER.id.in_(list(ids)))
-    return {row.id: row for row in map(_order_row, await _rows(session, statement))}
+    statement = _orders_among(dialect_of(session))
+    found = await rows(session, statement, {SHOP_ID: shop_id, "ids": list(ids)})
+    return {row.id: row for row in map(_order_row, found)}
 
 
 async def orders_by_customer(
@@ -156,33 +215,16 @@ async def orders_by_customer(
     """The same page of each customer's orders, in one query (a window per customer)."""
     pages: dict[uuid.UUID, list[OrderRow]] = {customer_id: [] for customer_id in customer_ids}
     if pages:
-        column = ORDER_SORTS[sort]
-        rank = (
-            func.row_number()
-            .over(
-                partition_by=ORDER.customer_id,
-                order_by=order_by(column, ORDER.id, request),
-            )
-            .label("rank")
-        )
-        ranked = (
-            _select_orders(shop_id)
-            .add_columns(rank)
-            .where(
-                ORDER.customer_id.in_(list(pages)),
-                beyond_cursor(column, ORDER.id, request),
-            )
-            .subquery()
-        )
-        statement = (
-            select(*(ranked.c[f.name] for f in fields(OrderRow)))
-            .where(ranked.c.rank <= request.size + 1)
-            .order_by(ranked.c.customer_id, ranked.c.rank)
-        )
-        for row in await _rows(session, statement):
+        statement = _orders_of_customers(sort, request.shape, dialect_of(session))
+        parameters = {
+            SHOP_ID: shop_id,
+            "ids": list(pages),
+            **page_parameters(ORDER_SORTS[sort], request),
+        }
+        for row in await rows(session, statement, parameters):
             order = _order_row(row)
             pages[order.customer_id].append(order)
-    return {customer_id: to_page(rows, request) for customer_id, rows in pages.items()}
+    return {customer_id: to_page(found, request) for customer_id, found in pages.items()}
 
 
 async def count_orders_by_customer(
@@ -191,12 +233,10 @@ async def count_orders_by_customer(
     """How many orders each customer has (0 for none)."""
     counts = dict.fromkeys(customer_ids, 0)
     if counts:
-        statement = (
-            select(ORDER.customer_id, func.count())
-            .where(ORDER.shop_id == shop_id, ORDER.customer_id.in_(list(counts)))
-            .group_by(ORDER.customer_id)
-        )
-        for customer_id, count in await _rows(session, statement):
+        statement = _order_counts(dialect_of(session))
+        for customer_id, count in await rows(
+            session, statement, {SHOP_ID: shop_id, "ids": list(counts)}
+        ):
             counts[customer_id] = int(count)
     return counts
 
@@ -208,12 +248,8 @@ async def lines_by_order(
     found: dict[uuid.UUID, list[OrderLineRow]] = {order_id: [] for order_id in order_ids}
     if not found:
         return found
-    statement = (
-        select(*_LINE_COLUMNS)
-        .where(LINE.shop_id == shop_id, LINE.order_id.in_(list(found)))
-        .order_by(LINE.order_id, LINE.position)
-    )
-    for row in await _rows(session, statement):
+    statement = _lines_of_orders(dialect_of(session))
+    for row in await rows(session, statement, {SHOP_ID: shop_id, "ids": list(found)}):
         line = OrderLineRow(*row)
         found[line.order_id].append(line)
     return found

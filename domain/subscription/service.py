@@ -1,19 +1,21 @@
 """Reads of subscriptions (定期購入) and their events, for batched lookups.
 
 Reads return frozen rows (not ORM objects), like `domain.customer.service`. Every query is
-scoped by `shop_id`.
+scoped by `shop_id` and built once (see `domain.queries`).
 """
 
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Select, Table, select
 
 from domain.db import AsyncSession
 from domain.ids import ShopId
+from domain.queries import SHOP_ID, among, dialect_of, rows, shop_of
 from domain.subscription.models import (
     Subscription,
     SubscriptionEvent,
@@ -58,11 +60,29 @@ def _subscription(row: Sequence[Any]) -> SubscriptionRow:
     return SubscriptionRow(*values)
 
 
-async def _rows(session: AsyncSession, statement: Select[Any]) -> Sequence[Any]:
-    # Core execution on the session's own connection and transaction: no ORM identity map.
-    connection = await session.connection()
-    rows: Sequence[Any] = (await connection.execute(statement)).all()
-    return rows
+@cache
+def _subscriptions_of_customers(dialect: str) -> Select[Any]:
+    return (
+        select(*_SUBSCRIPTION_COLUMNS)
+        .where(shop_of(SUBSCRIPTION.shop_id), among(SUBSCRIPTION.customer_id, "ids", dialect))
+        .order_by(SUBSCRIPTION.customer_id, SUBSCRIPTION.started_at, SUBSCRIPTION.id)
+    )
+
+
+@cache
+def _subscriptions_among(dialect: str) -> Select[Any]:
+    return select(*_SUBSCRIPTION_COLUMNS).where(
+        shop_of(SUBSCRIPTION.shop_id), among(SUBSCRIPTION.id, "ids", dialect)
+    )
+
+
+@cache
+def _events_of_subscriptions(dialect: str) -> Select[Any]:
+    return (
+        select(*_EVENT_COLUMNS)
+        .where(shop_of(EVENT.shop_id), among(EVENT.subscription_id, "ids", dialect))
+        .order_by(EVENT.subscription_id, EVENT.occurred_at, EVENT.id)
+    )
 
 
 async def subscriptions_by_customer(
@@ -72,12 +92,8 @@ async def subscriptions_by_customer(
     found: dict[uuid.UUID, list[SubscriptionRow]] = {key: [] for key in customer_ids}
     if not found:
         return found
-    statement = (
-        select(*_SUBSCRIPTION_COLUMNS)
-        .where(SUBSCRIPTION.shop_id == shop_id, SUBSCRIPTION.customer_id.in_(list(found)))
-        .order_by(SUBSCRIPTION.customer_id, SUBSCRIPTION.started_at, SUBSCRIPTION.id)
-    )
-    for row in await _rows(session, statement):
+    statement = _subscriptions_of_customers(dialect_of(session))
+    for row in await rows(session, statement, {SHOP_ID: shop_id, "ids": list(found)}):
         subscription = _subscription(row)
         found[subscription.customer_id].append(subscription)
     return found
@@ -89,10 +105,9 @@ async def get_subscriptions(
     """The shop's subscriptions among `ids`; IDs of other shops are simply absent."""
     if not ids:
         return {}
-    statement = select(*_SUBSCRIPTION_COLUMNS).where(
-        SUBSCRIPTION.shop_id == shop_id, SUBSCRIPTION.id.in_(list(ids))
-    )
-    return {row.id: row for row in map(_subscription, await _rows(session, statement))}
+    statement = _subscriptions_among(dialect_of(session))
+    found = await rows(session, statement, {SHOP_ID: shop_id, "ids": list(ids)})
+    return {row.id: row for row in map(_subscription, found)}
 
 
 async def events_by_subscription(
@@ -102,12 +117,9 @@ async def events_by_subscription(
     found: dict[uuid.UUID, list[SubscriptionEventRow]] = {key: [] for key in subscription_ids}
     if not found:
         return found
-    statement = (
-        select(*_EVENT_COLUMNS)
-        .where(EVENT.shop_id == shop_id, EVENT.subscription_id.in_(list(found)))
-        .order_by(EVENT.subscription_id, EVENT.occurred_at, EVENT.id)
-    )
-    for subscription_id, kind, occurred_at, reason in await _rows(session, statement):
+    statement = _events_of_subscriptions(dialect_of(session))
+    parameters = {SHOP_ID: shop_id, "ids": list(found)}
+    for subscription_id, kind, occurred_at, reason in await rows(session, statement, parameters):
         event = SubscriptionEventRow(
             subscription_id, SubscriptionEventKind(kind), occurred_at, reason
         )

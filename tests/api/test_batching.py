@@ -108,3 +108,27 @@ async def test_several_page_shapes_batch_per_shape(
     assert [e["node"]["externalId"][-1] for e in node["oldest"]["edges"]] == ["0", "1"]
     # key, customers, two order windows, subscriptions (events: none to load).
     assert len(sql.data_statements) == 5
+
+
+async def test_merged_order_selections_share_one_page_and_its_lines(
+    client: GraphQLClient, session: AsyncSession, sql: StatementLog
+) -> None:
+    world = await build_shop(session, "merged", customers=0)
+    await add_customers(session, world, 10)
+    query = """query($n: Int!) { customers(first: 10) { edges { node { ...Numbers ...Lines } } } }
+    fragment Numbers on Customer {
+      orders(first: $n, reverse: true) { edges { node { externalId } } }
+    }
+    fragment Lines on Customer {
+      orders(first: $n, reverse: true) { edges { node { lines { position } } } }
+    }"""
+
+    sql.clear()
+    data = await client.data(query, key=world.admin, variables={"n": 3})
+
+    for edge in data["customers"]["edges"]:
+        orders = edge["node"]["orders"]["edges"]
+        assert [order["node"]["externalId"][-1] for order in orders] == ["6", "5", "4"]
+        assert all(order["node"]["lines"] == [{"position": 1}, {"position": 2}] for order in orders)
+    # key, customers, one order window, one batch of lines.
+    assert len(sql.data_statements) == 4

@@ -7,8 +7,9 @@ import pytest
 import strawberry
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from api.execution import PlainFieldExecutor, plan_fields
+from api.execution import PlainFieldExecutor
 from api.fields import field
+from api.plans import plan_fields
 
 
 @strawberry.interface
@@ -31,6 +32,10 @@ class Price:
     amount: int
     label: str
 
+    @strawberry.field
+    def doubled(self) -> int:
+        return self.amount * 2
+
 
 @strawberry.type
 class Tag:
@@ -48,6 +53,7 @@ class Item:
     owner: Owner
     tag_texts: strawberry.Private[list[str]]
     prefilled_tags: strawberry.Private[list[Tag] | None] = None
+    prefilled_matching: strawberry.Private[dict[str, list[Tag]] | None] = None
 
     @strawberry.field
     async def later(self) -> str:
@@ -56,6 +62,14 @@ class Item:
     @field("Served from `prefilled_tags` when a parent filled it.", prefilled="prefilled_tags")
     def tags(self) -> list[Tag]:
         return [Tag(text=text) for text in self.tag_texts]
+
+    @field("Served by response name from `prefilled_matching`.", prefilled="prefilled_matching")
+    def matching(self, prefix: str) -> list[Tag]:
+        return [Tag(text=text) for text in self.tag_texts if text.startswith(prefix)]
+
+    @strawberry.field
+    def shout(self) -> str:
+        return self.title.upper()
 
 
 AT = datetime(2024, 1, 1, tzinfo=UTC)
@@ -79,9 +93,14 @@ def item(**changes: Any) -> Item:
 def items() -> list[Item]:
     filled = item(title="filled")
     filled.prefilled_tags = filled.tags()
+    # What `matching` would answer for the aliases `x` and `all` of the queries below.
+    filled.prefilled_matching = {"x": filled.matching("x"), "all": filled.matching("")}
+    half_filled = item(title="half")
+    half_filled.prefilled_matching = {"x": half_filled.matching("x")}
     return [
         item(),
         filled,
+        half_filled,
         item(title=ANY),
         item(price=ANY),
         item(at="not a date"),
@@ -113,8 +132,10 @@ def schema(executor: type[StrawberryGraphQLCoreExecutionContext]) -> strawberry.
 
 
 EVERYTHING = (
-    "title note at later price { amount label } maybePrice { amount label } "
-    "prices { amount label } owner { name since __typename } tags { text }"
+    "title note at later shout price { amount label doubled } maybePrice { amount label } "
+    "prices { __typename amount label } owner { name since __typename } tags { text } "
+    'x: matching(prefix: "x") { text } all: matching(prefix: "") { text } '
+    'y: matching(prefix: "y") { text }'
 )
 QUERIES = [f"{{ item(index: {index}) {{ {EVERYTHING} }} }}" for index in range(len(items()))] + [
     f"{{ all {{ {EVERYTHING} }} }}",
@@ -136,9 +157,39 @@ async def test_plain_fields_are_served_as_graphql_core_serves_them(query: str) -
     assert outcome(actual) == outcome(expected)
 
 
-def test_plans_cover_attribute_fields_and_prefilled_ones() -> None:
+def test_plans_cover_attribute_computed_and_prefilled_fields() -> None:
     built = strawberry.Schema(query=Query)
 
-    # Owner: name, since; Price: amount, label; Tag: text; Item: title, note, at, price,
-    # maybePrice, prices, owner, tags (prefilled); not the resolver `later` nor Query's fields.
-    assert plan_fields(built._schema) == 13
+    # Every field of Owner (2), Price (3, `doubled` computed), Tag (1) and Item (10, `shout`
+    # computed, `tags` and `matching` prefilled) but Item's async resolver `later`; none of
+    # Query's, which take an argument.
+    assert plan_fields(built._schema) == 16
+
+
+async def test_prefilled_values_are_served_by_response_name_without_the_resolver() -> None:
+    filled = item(tag_texts=["xa", "ya"])
+    # Not what the resolver would answer: shows which values were served from the mapping.
+    filled.prefilled_tags = [Tag(text="preloaded")]
+    filled.prefilled_matching = {"x": [Tag(text="preloaded x")]}
+
+    @strawberry.type
+    class One:
+        @strawberry.field
+        def item(self) -> Item:
+            return filled
+
+    built = strawberry.Schema(query=One, execution_context_class=PlainFieldExecutor)
+    plan_fields(built._schema)
+    result = await built.execute(
+        '{ item { tags { text } x: matching(prefix: "x") { text } '
+        'y: matching(prefix: "y") { text } } }'
+    )
+
+    assert result.errors is None
+    assert result.data == {
+        "item": {
+            "tags": [{"text": "preloaded"}],
+            "x": [{"text": "preloaded x"}],
+            "y": [{"text": "ya"}],
+        }
+    }
