@@ -15,6 +15,9 @@ class Job(StrEnum):
 
     PING = "ping"
     PUBLISH_EVENT = "publish_event"
+    RECOMPUTE_SHOP_RISK = "recompute_shop_risk"
+    RESCORE_CUSTOMERS = "rescore_customers"
+    SCHEDULE_RISK_RECOMPUTES = "schedule_risk_recomputes"
 
 
 JobArg = str | int | float | bool | None

@@ -11,11 +11,15 @@ from domain.jobs import Job
 from kizuki.jobs import JobFunction
 from workers.context import WorkerContext
 from workers.diagnostics import ping, publish_event
+from workers.risk import recompute_shop_risk, rescore_customers, schedule_risk_recomputes
 
 JOB_FUNCTIONS: Mapping[Job, JobFunction[WorkerContext]] = MappingProxyType(
     {
         Job.PING: ping,
         Job.PUBLISH_EVENT: publish_event,
+        Job.RECOMPUTE_SHOP_RISK: recompute_shop_risk,
+        Job.RESCORE_CUSTOMERS: rescore_customers,
+        Job.SCHEDULE_RISK_RECOMPUTES: schedule_risk_recomputes,
     }
 )
 

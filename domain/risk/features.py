@@ -30,6 +30,8 @@ FEATURES: tuple[str, ...] = (
     "return_share",
     "first_amount",
     "first_quantity",
+    "first_amount_squared",
+    "first_quantity_squared",
     "mean_amount",
     "amount_trend",
     "quantity_trend",
@@ -146,6 +148,8 @@ def design(
     share = profile.return_share(snap.age, segment) * first_timer
     mean_amount = snap.total_amount / np.maximum(snap.purchases, 1)
     repeaters = x > 0
+    first_amount = _relative(snap.first_amount, profile.typical_first_amount)
+    first_quantity = _relative(snap.first_quantity, profile.typical_first_quantity)
     columns = (
         np.log1p(x),
         np.log1p(snap.age),
@@ -153,8 +157,11 @@ def design(
         np.log((gap + 1.0) / (usual + 1.0)),
         first_timer,
         share,
-        _relative(snap.first_amount, profile.typical_first_amount),
-        _relative(snap.first_quantity, profile.typical_first_quantity),
+        first_amount,
+        first_quantity,
+        # Returns rise with the first basket and then level off (or fall): a curve, not a line.
+        first_amount**2,
+        first_quantity**2,
         _relative(mean_amount, profile.typical_first_amount),
         np.where(repeaters, _relative(snap.recent_amount, snap.earlier_amount), 0.0),
         np.where(repeaters, _relative(snap.recent_quantity, snap.earlier_quantity), 0.0),

@@ -8,6 +8,11 @@ from sqlmodel import Field
 from domain.db import JSONValue, TenantModel, UTCDateTime, utcnow
 from domain.ids import new_id
 
+# P(no purchase in the horizon) at which the medium, high and critical bands start.
+DEFAULT_BAND_MEDIUM = 0.5
+DEFAULT_BAND_HIGH = 0.75
+DEFAULT_BAND_CRITICAL = 0.9
+
 
 class RiskScore(TenantModel, table=True):
     """A customer's current risk: P(no purchase in the next `horizon_days`) with reasons."""
@@ -32,12 +37,18 @@ class RiskScore(TenantModel, table=True):
 
 
 class RiskScoreHistory(TenantModel, table=True):
-    __tablename__ = "risk_score_history"
-    __table_args__ = (
-        UniqueConstraint("shop_id", "customer_id", "as_of"),
-        ForeignKeyConstraint(["shop_id", "customer_id"], ["customer.shop_id", "customer.id"]),
-    )
+    """Every score ever computed, one per (customer, as_of): a customer's risk over time.
 
+    No foreign keys: a derived, append-only log that a full recompute grows by a row per
+    customer at once. Per-row foreign-key triggers would double the cost of that write; rows
+    are only ever written for customers read in the same transaction, and whatever removes a
+    customer removes their history too.
+    """
+
+    __tablename__ = "risk_score_history"
+    __table_args__ = (UniqueConstraint("shop_id", "customer_id", "as_of"),)
+
+    shop_id: uuid.UUID = Field(primary_key=True)
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     customer_id: uuid.UUID
     probability: float | None = None
@@ -45,3 +56,22 @@ class RiskScoreHistory(TenantModel, table=True):
     band: str = Field(default="unscored", max_length=16)
     reasons: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONValue)
     as_of: datetime = Field(sa_type=UTCDateTime)
+
+
+class ShopRiskModel(TenantModel, table=True):
+    """A shop's band thresholds and its last full fit, which incremental rescoring reuses.
+
+    `parameters` is the fitted model and shop profile as JSON (see `domain.risk.state`); it is
+    replaced by every full recompute at an `as_of` no older than `fitted_as_of`.
+    """
+
+    __tablename__ = "risk_model"
+
+    band_medium: float = DEFAULT_BAND_MEDIUM
+    band_high: float = DEFAULT_BAND_HIGH
+    band_critical: float = DEFAULT_BAND_CRITICAL
+    fitted_as_of: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    horizon_days: int | None = None
+    model_version: str = Field(default="", max_length=64)
+    parameters: dict[str, Any] | None = Field(default=None, sa_type=JSONValue)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -6,6 +6,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from domain.risk.history import Purchases
+from domain.risk.returns import ReturnCurve, return_curve
 from domain.risk.rhythm import PRIOR, ShopRhythm, fit_rhythm
 
 FloatArray = NDArray[np.float64]
@@ -15,10 +16,6 @@ IntArray = NDArray[np.int64]
 DEFAULT_RHYTHM_DAYS = 60.0
 # A customer's own mean interval counts as this many intervals against the shop's rhythm.
 SHRINK_INTERVALS = 2.0
-# Returning customers a segment (first product and mall) needs before it gets its own baseline.
-MIN_SEGMENT_RETURNS = 30
-# Segment codes are combined with days into one sort key; days stay far below this.
-SEGMENT_STRIDE = 1e7
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,41 +30,15 @@ class ShopProfile:
     mean_order_value: float
     # A customer's own mean order value counts as this many orders against the shop's mean.
     order_value_weight: float
-    returns: FloatArray  # days from first to second purchase of returning customers, sorted
-    segment_keys: FloatArray  # segment * SEGMENT_STRIDE + days, sorted; empty without segments
+    returns: ReturnCurve  # days from a first to a second purchase (Kaplan-Meier)
 
     def median_return_days(self, segment: IntArray | None, size: int) -> FloatArray:
-        """Median days to a second purchase, per customer's segment where it has enough data."""
-        shop = float(np.median(self.returns)) if self.returns.shape[0] else self.rhythm_days
-        result = np.full(size, shop)
-        if segment is None or self.segment_keys.shape[0] == 0:
-            return result
-        low, high = self._segment_bounds(segment)
-        enough = (high - low) >= MIN_SEGMENT_RETURNS
-        middle = np.minimum(low + (high - low) // 2, self.segment_keys.shape[0] - 1)
-        days = self.segment_keys[middle] - segment * SEGMENT_STRIDE
-        return np.asarray(np.where(enough, days, result), dtype=np.float64)
+        """Days by which half of the returns happen, per customer's segment where it has enough."""
+        return self.returns.median_days(segment, size, self.rhythm_days)
 
     def return_share(self, age: FloatArray, segment: IntArray | None) -> FloatArray:
-        """Share of returning customers whose second purchase came within `age` days."""
-        if self.returns.shape[0] == 0:
-            return np.zeros(age.shape[0])
-        within_shop = np.searchsorted(self.returns, age, side="right")
-        shop = np.asarray(within_shop / self.returns.shape[0], dtype=np.float64)
-        if segment is None or self.segment_keys.shape[0] == 0:
-            return shop
-        low, high = self._segment_bounds(segment)
-        within = np.searchsorted(self.segment_keys, segment * SEGMENT_STRIDE + age, side="right")
-        own = (within - low) / np.maximum(high - low, 1)
-        enough = (high - low) >= MIN_SEGMENT_RETURNS
-        return np.asarray(np.where(enough, own, shop), dtype=np.float64)
-
-    def _segment_bounds(self, segment: IntArray) -> tuple[IntArray, IntArray]:
-        base = segment * SEGMENT_STRIDE
-        low = np.searchsorted(self.segment_keys, base - 0.5, side="left")
-        high = np.searchsorted(self.segment_keys, base + SEGMENT_STRIDE - 0.5, side="left")
-        known = segment >= 0
-        return np.where(known, low, 0), np.where(known, high, 0)
+        """Of the customers who return, the share back within `age` days of their first order."""
+        return self.returns.share_back(age, segment)
 
 
 def shop_profile(
@@ -90,11 +61,6 @@ def shop_profile(
     rhythm_days = float(np.median(intervals)) if intervals.shape[0] else DEFAULT_RHYTHM_DAYS
     rhythm_days = max(rhythm_days, 1.0)
     first_rows = purchases.start[:-1][has]
-    to_second = second_day[returned] - first_day[returned]
-    keys = np.zeros(0)
-    if segment is not None:
-        keyed = segment[returned] >= 0
-        keys = np.sort(segment[returned][keyed] * SEGMENT_STRIDE + to_second[keyed])
     x = np.maximum(counts - 1, 0).astype(np.float64)
     rhythm = (
         fit_rhythm(x[has], last_day[has] - first_day[has], cutoff - first_day[has], seed=seed)
@@ -110,8 +76,12 @@ def shop_profile(
         typical_first_quantity=_median(purchases.quantity[first_rows]),
         mean_order_value=value,
         order_value_weight=weight,
-        returns=np.sort(to_second),
-        segment_keys=keys,
+        returns=return_curve(
+            cutoff - first_day[has],
+            (second_day - first_day)[has],
+            returned[has],
+            None if segment is None else segment[has],
+        ),
     )
 
 

@@ -29,6 +29,10 @@ class ShopRhythm:
     a: float
     b: float
 
+    def window(self, age: FloatArray, days: float) -> FloatArray:
+        """The next `days` as the model counts them, for customers of tenure `age` (days)."""
+        return np.full(age.shape[0], float(days))
+
 
 # The shop-independent prior: a purchase every ~4 months on average, heterogeneous
 # (r < 1), and about one customer in four leaving after each purchase. The fit is a MAP
@@ -39,11 +43,13 @@ PRIOR_SPREAD = 1.5
 
 @dataclass(frozen=True, slots=True)
 class Posterior:
-    """Per customer: log-odds of being alive, and the Gamma posterior of the daily rate."""
+    """Per customer: log-odds of being alive, the Gamma posterior of the daily rate, and the
+    posterior mean probability of leaving after a purchase."""
 
     logit_alive: FloatArray
     shape: FloatArray
     rate: FloatArray
+    dropout: FloatArray
 
     def p_no_purchase(self, window: float) -> FloatArray:
         """MBG/NBD probability of no purchase in the next `window` days."""
@@ -80,7 +86,7 @@ def posterior(rhythm: ShopRhythm, x: FloatArray, t_x: FloatArray, age: FloatArra
     r, alpha, a, b = rhythm.r, rhythm.alpha, rhythm.a, rhythm.b
     shape = r + x
     odds_dead = np.log(a) - np.log(b + x) + shape * (np.log(alpha + age) - np.log(alpha + t_x))
-    return Posterior(logit_alive=-odds_dead, shape=shape, rate=alpha + age)
+    return Posterior(logit_alive=-odds_dead, shape=shape, rate=alpha + age, dropout=a / (a + b + x))
 
 
 def _log_likelihood(

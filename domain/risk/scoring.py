@@ -25,6 +25,8 @@ IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
 DEFAULT_HORIZON_DAYS = 90
+# Segment codes share one int64 sort key with day counts (`returns.SEGMENT_STRIDE`).
+MAX_SEGMENT = 1 << 39
 
 
 class ScoreState(IntEnum):
@@ -141,7 +143,7 @@ def score_customers(
     def p_none(view: Snapshot, sub_view: SubscriptionSnapshot) -> tuple[FloatArray, FloatArray]:
         post = posterior(profile.rhythm, view.repeat, view.span, view.age)
         raw = design(view, profile, post, sub_view, segment)
-        result = predict(model, raw, post, horizon)
+        result = predict(model, raw, post, profile.rhythm.window(view.age, horizon))
         return result.p_no_purchase, result.expected_purchases
 
     probability, purchases_expected = p_none(snap, subs)
@@ -188,3 +190,5 @@ def _check(orders: OrderColumns, horizon_days: int, segment: IntArray | None) ->
         raise InvalidInput("horizon_days must be at least 1", "horizon_days")
     if segment is not None and segment.shape[0] != orders.n_customers:
         raise InvalidInput("segment needs one code per customer", "segment")
+    if segment is not None and segment.shape[0] and int(segment.max()) >= MAX_SEGMENT:
+        raise InvalidInput(f"segment codes must be below {MAX_SEGMENT}", "segment")

@@ -45,6 +45,7 @@ class BacktestRows:
     post: Posterior
     window: FloatArray
     count: IntArray
+    cutoff: FloatArray  # each row's cut-off: for checking calibration cut-off by cut-off
 
 
 def plan_backtests(first_day: float, as_of: float, horizon: float) -> list[Backtest]:
@@ -86,8 +87,10 @@ def backtest_rows(
     logits: list[FloatArray] = []
     shapes: list[FloatArray] = []
     rates: list[FloatArray] = []
+    dropouts: list[FloatArray] = []
     windows: list[FloatArray] = []
     counts: list[IntArray] = []
+    cuts: list[FloatArray] = []
     for test in plan:
         snap = snapshot(purchases, test.cutoff)
         profile = shop_profile(
@@ -106,19 +109,31 @@ def backtest_rows(
         logits.append(post.logit_alive[keep])
         shapes.append(post.shape[keep])
         rates.append(post.rate[keep])
-        windows.append(np.full(int(keep.sum()), test.window))
+        dropouts.append(post.dropout[keep])
+        windows.append(profile.rhythm.window(snap.age[keep], test.window))
         after = purchases.counts_before(test.cutoff + test.window)
         counts.append((after - snap.purchases)[keep])
+        cuts.append(np.full(int(keep.sum()), test.cutoff))
     if not raws:
         empty = np.zeros(0)
         return BacktestRows(
-            np.zeros((0, 0)), Posterior(empty, empty, empty), empty, np.zeros(0, np.int64)
+            np.zeros((0, 0)),
+            Posterior(empty, empty, empty, empty),
+            empty,
+            np.zeros(0, np.int64),
+            empty,
         )
     return BacktestRows(
         raw=np.concatenate(raws),
-        post=Posterior(np.concatenate(logits), np.concatenate(shapes), np.concatenate(rates)),
+        post=Posterior(
+            np.concatenate(logits),
+            np.concatenate(shapes),
+            np.concatenate(rates),
+            np.concatenate(dropouts),
+        ),
         window=np.concatenate(windows),
         count=np.concatenate(counts),
+        cutoff=np.concatenate(cuts),
     )
 
 

@@ -117,3 +117,57 @@ def auc(score: FloatArray, label: NDArray[np.bool_]) -> float:
     positives = float(label.sum())
     negatives = label.shape[0] - positives
     return float((ranks[label].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def mbg_shop(customers: int, *, seed: int, as_of: float = 540.0, horizon: int = 180) -> Shop:
+    """MBG/NBD customers: Gamma purchase rates, and after each purchase (the first included)
+    a Beta-distributed chance of leaving for good.
+
+    Frequent buyers have more chances to leave, so over a long window their counts fall
+    short of rate times days: the structure a steady attrition rate cannot express.
+    """
+    rng = np.random.default_rng(seed)
+    arrive = rng.uniform(0.0, 270.0, customers)
+    rate = rng.gamma(2.0, 1.0 / 60.0, customers)
+    leave = rng.beta(1.0, 4.0, customers)
+    end = as_of + horizon
+    days = [arrive]
+    owners = [np.arange(customers)]
+    t = arrive.copy()
+    alive = rng.random(customers) >= leave
+    while alive.any():
+        t = t + rng.exponential(1.0, customers) / rate
+        bought = alive & (t < end)
+        days.append(t[bought])
+        owners.append(np.flatnonzero(bought))
+        alive = bought & (rng.random(customers) >= leave)
+    customer = np.concatenate(owners)
+    day = np.concatenate(days)
+    amount = np.full(customer.shape[0], 2500.0)
+    quantity = np.ones(customer.shape[0])
+    in_window = (day >= as_of) & (np.floor(day) < as_of + horizon)
+    future = _distinct_days(customer[in_window], day[in_window], customers)
+    orders = order_columns(customers, customer, day, amount, quantity)
+    return Shop(orders, future, as_of, horizon)
+
+
+def first_basket_shop(customers: int, *, seed: int) -> Shop:
+    """Whether a first-time buyer ever comes back depends on the first basket, and not
+    monotonically: mid-sized first orders return far more often than small or large ones."""
+    rng = np.random.default_rng(seed)
+    as_of, horizon = 400.0, 90
+    arrive = rng.uniform(0.0, 380.0, customers)
+    first_amount = np.round(rng.lognormal(8.0, 0.6, customers))
+    low, high = np.quantile(first_amount, [1 / 3, 2 / 3])
+    middle = (first_amount > low) & (first_amount <= high)
+    returner = rng.random(customers) < np.where(middle, 0.7, 0.15)
+    end = np.minimum(arrive + rng.exponential(300.0, customers), as_of + horizon)
+    repeats = np.where(returner, rng.poisson(np.maximum(end - arrive, 0.0) / 90.0), 0)
+    customer = np.concatenate((np.arange(customers), np.repeat(np.arange(customers), repeats)))
+    day = np.concatenate((arrive, rng.uniform(np.repeat(arrive, repeats), np.repeat(end, repeats))))
+    amount = np.concatenate((first_amount, np.full(int(repeats.sum()), 3000.0)))
+    quantity = np.ones(customer.shape[0])
+    in_window = (day >= as_of) & (np.floor(day) < as_of + horizon)
+    future = _distinct_days(customer[in_window], day[in_window], customers)
+    orders = order_columns(customers, customer, day, amount, quantity)
+    return Shop(orders, future, as_of, horizon)

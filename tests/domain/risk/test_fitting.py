@@ -5,7 +5,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from domain.risk.model import _Rows, predict, prior_model
+from domain.risk.likelihood import Layout, Rows, whitening
+from domain.risk.model import predict, prior_model, prior_on
 from domain.risk.optimize import minimize
 from domain.risk.rhythm import PRIOR, Posterior, _log_likelihood, posterior
 
@@ -29,17 +30,25 @@ def test_the_risk_likelihood_gradient_is_exact() -> None:
         logit_alive=rng.normal(1.0, 1.0, rows),
         shape=rng.uniform(0.3, 5.0, rows),
         rate=rng.uniform(20.0, 300.0, rows),
+        dropout=rng.uniform(0.05, 0.5, rows),
     )
     window = rng.choice([30.0, 90.0, 200.0], rows)
     count = rng.poisson(0.7, rows) * (rng.random(rows) < 0.6)
-    data = _Rows.build(z, post, window, count.astype(np.int64))
-    theta = rng.normal(0.0, 0.2, 2 * features + 4)
-    theta[-1] = np.log(2e-3)
+    # Correlated columns, as the real features are, so that the whitening does something.
+    z[:, 2] = 0.8 * z[:, 0] + 0.2 * z[:, 2]
+    data = Rows.build(z, post, window, count.astype(np.int64), whitening(z))
+    lay = Layout(features)
+    theta = rng.normal(0.0, 0.2, lay.width)
+    theta[lay.log_decay] = np.log(2e-3)
+    prior = prior_on(lay)
 
-    value, grad = data.objective(theta)
+    def objective(t: np.ndarray) -> tuple[float, np.ndarray]:
+        return data.objective(t, prior)
+
+    value, grad = objective(theta)
 
     assert np.isfinite(value)
-    assert grad == pytest.approx(_numeric_gradient(data.objective, theta), abs=1e-7)
+    assert grad == pytest.approx(_numeric_gradient(objective, theta), abs=1e-7)
 
 
 def test_the_rhythm_likelihood_gradient_is_exact() -> None:
@@ -79,3 +88,53 @@ def test_the_prior_model_is_mbg_nbd() -> None:
     # Over a tiny window, in-window attrition is negligible and the prior is exactly MBG/NBD.
     assert prediction.p_no_purchase == pytest.approx(post.p_no_purchase(0.5), abs=1e-5)
     assert np.all(np.diff(predict(model, raw, post, 90.0).p_no_purchase[:2]) > 0)
+
+
+def test_whitening_the_features_does_not_move_the_optimum() -> None:
+    rng = np.random.default_rng(73)
+    rows, features = 3000, 3
+    base = rng.normal(size=(rows, 1))
+    z = np.hstack((base, 0.9 * base + 0.1 * rng.normal(size=(rows, 1)), rng.normal(size=(rows, 1))))
+    post = Posterior(
+        logit_alive=rng.normal(1.0, 1.0, rows),
+        shape=rng.uniform(0.3, 5.0, rows),
+        rate=rng.uniform(20.0, 300.0, rows),
+        dropout=rng.uniform(0.05, 0.5, rows),
+    )
+    window = rng.choice([30.0, 90.0], rows)
+    count = (rng.poisson(np.exp(0.5 * z[:, 0])) * (rng.random(rows) < 0.6)).astype(np.int64)
+    lay = Layout(features)
+    prior = prior_on(lay)
+    start = prior.centre
+
+    def fit(transform: np.ndarray) -> np.ndarray:
+        data = Rows.build(z, post, window, count, transform)
+
+        def objective(t: np.ndarray) -> tuple[float, np.ndarray]:
+            return data.objective(t, prior)
+
+        theta = minimize(objective, start, max_iter=3000, tol=0.0, gtol=1e-9)
+        return data.standardised(theta)
+
+    found = [fit(np.eye(features)), fit(whitening(z))]
+
+    assert found[1] == pytest.approx(found[0], abs=1e-4)
+
+
+def test_a_frequent_buyer_is_more_likely_to_leave_within_a_long_window() -> None:
+    # Two customers alike but for their purchase rate (10x): leaving after a purchase is
+    # ten times as likely per day for the frequent one.
+    post = Posterior(
+        logit_alive=np.array([3.0, 3.0]),
+        shape=np.array([2.0, 20.0]),
+        rate=np.array([200.0, 200.0]),
+        dropout=np.array([0.2, 0.2]),
+    )
+    model = prior_model()
+    raw = np.zeros((2, len(model.features)))
+
+    short = predict(model, raw, post, 1.0).expected_purchases
+    long = predict(model, raw, post, 365.0).expected_purchases
+
+    assert short[1] / short[0] == pytest.approx(10.0, rel=0.02)
+    assert long[1] / long[0] < 5.0

@@ -3,11 +3,17 @@
 import numpy as np
 import pytest
 
-from domain.risk.history import order_columns
+from domain.risk.history import order_columns, purchases_before
 from domain.risk.rhythm import ShopRhythm, fit_rhythm
 from domain.risk.scoring import fit_risk_model, score_customers
 from domain.risk.signs import Sign
-from tests.domain.risk.simulate import auc, poisson_shop, subscription_shop
+from tests.domain.risk.simulate import (
+    auc,
+    first_basket_shop,
+    mbg_shop,
+    poisson_shop,
+    subscription_shop,
+)
 
 
 @pytest.mark.parametrize("seed", [21, 22])
@@ -122,3 +128,45 @@ def test_first_buyers_use_their_segments_returns_where_it_has_enough() -> None:
     assert set(usual[segment[quiet] == 0]) == {10.0}
     assert set(usual[segment[quiet] == 1]) == {60.0}
     assert len(set(shop_wide.evidence.usual_interval[quiet])) == 1
+
+
+@pytest.mark.parametrize("seed", [81, 82])
+def test_frequent_buyers_counts_over_a_long_window_are_not_inflated(seed: int) -> None:
+    shop = mbg_shop(8000, seed=seed)
+
+    scores = score_customers(shop.orders, shop.as_of, shop.horizon)
+
+    repeats = purchases_before(shop.orders, shop.as_of).counts_before(shop.as_of) - 1
+    scored = scores.scorable
+    expected, actual = scores.expected_purchases, shop.future
+    assert expected[scored].mean() == pytest.approx(actual[scored].mean(), rel=0.05)
+    for low, high in ((1, 2), (3, 5), (6, 10_000)):
+        group = scored & (repeats >= low) & (repeats <= high)
+        ratio = expected[group].mean() / actual[group].mean()
+        # Sampling noise of a few hundred customers is about ±5%.
+        assert 0.88 < ratio < 1.08
+
+
+@pytest.mark.parametrize("seed", [91, 92])
+def test_a_first_basket_that_matters_non_monotonically_ranks_first_time_buyers(
+    seed: int,
+) -> None:
+    shop = first_basket_shop(6000, seed=seed)
+    orders = shop.orders
+    flat = order_columns(
+        orders.n_customers,
+        orders.customer,
+        orders.day,
+        np.full(orders.day.shape[0], 3000.0),
+        orders.quantity,
+    )
+
+    scores = score_customers(orders, shop.as_of, shop.horizon)
+    blind = score_customers(flat, shop.as_of, shop.horizon)
+
+    first_timers = scores.scorable & (scores.evidence.orders == 1)
+    silent = shop.future[first_timers] == 0
+    assert (
+        auc(scores.p_no_purchase[first_timers], silent)
+        > auc(blind.p_no_purchase[first_timers], silent) + 0.012
+    )

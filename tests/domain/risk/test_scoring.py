@@ -169,7 +169,7 @@ def test_a_tiny_shop_gets_the_prior_and_finite_scores() -> None:
     assert list(scores.state) == [ScoreState.SCORED, ScoreState.SCORED, ScoreState.NO_ORDERS]
     assert np.isfinite(scores.p_no_purchase).all()
     assert 0.0 < scores.p_no_purchase[0] < 1.0
-    assert scores.model_version.startswith("zinb-mbg-1:")
+    assert scores.model_version.startswith("zinb-mbg-2:")
 
 
 def _rhythm_shop() -> tuple[OrderColumns, int, float]:
@@ -277,3 +277,12 @@ def test_a_horizon_below_one_day_is_rejected() -> None:
         score_customers(orders, 10.0, 0)
 
     assert error.value.field == ("horizon_days",)
+
+
+def test_segment_codes_too_large_for_the_sort_key_are_rejected() -> None:
+    orders = order_columns(2, [0, 1], [1.0, 2.0], [1.0, 1.0], [1.0, 1.0])
+
+    with pytest.raises(InvalidInput) as error:
+        score_customers(orders, 10.0, 90, segment=np.array([0, 1 << 40], dtype=np.int64))
+
+    assert error.value.field == ("segment",)

@@ -1,0 +1,285 @@
+"""Storing scores: current score upserted, history appended, band changes found.
+
+A run's rows go, a slice of customers at a time, into a temporary table (`risk_batch`): by
+COPY on PostgreSQL, by batched inserts on SQLite. Three set-based statements then do the
+rest, the same on both backends: find the band changes, upsert `risk_score`, upsert
+`risk_score_history`. Idempotent by construction: the same shop, customers and `as_of` give
+the same rows (history is keyed by (shop, customer, as_of)). A current score is never replaced
+by one with an older `as_of`, so a backfill or a late job only adds history.
+"""
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Float,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    and_,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
+
+from domain.db import AsyncSession, UTCDateTime
+from domain.ids import ShopId
+from domain.ingest.statements import chunked, dialect_name, table_of
+from domain.risk.copy import driver_connection, execute
+from domain.risk.models import RiskScore, RiskScoreHistory
+
+FloatArray = NDArray[np.float64]
+UuidArray = NDArray[np.void]
+
+_SCORE = table_of(RiskScore)
+_HISTORY = table_of(RiskScoreHistory)
+# Rows per INSERT batch on SQLite.
+_SQLITE_BATCH = 2_000
+# `risk_score.expected_spend` is a 32-bit integer.
+_MAX_SPEND = 2.0**31 - 1
+
+BATCH = Table(
+    "risk_batch",
+    MetaData(),
+    Column("customer_id", Uuid, primary_key=True),
+    Column("history_id", Uuid, nullable=False),
+    Column("probability", Float),
+    Column("expected_purchases", Float),
+    Column("expected_spend", BigInteger),
+    Column("band", String(16), nullable=False),
+    Column("reasons", Text().with_variant(JSONB(), "postgresql"), nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreRows:
+    """Scores of some customers; NaN probability means not scorable (stored as NULL)."""
+
+    customer_ids: UuidArray  # 16-byte UUIDs
+    probability: FloatArray
+    expected_purchases: FloatArray
+    expected_spend: FloatArray
+    bands: list[str]
+    reasons: list[str]  # JSON arrays
+
+
+@dataclass(frozen=True, slots=True)
+class BandChange:
+    customer_id: uuid.UUID
+    previous: str | None  # None: the customer had no score yet
+    band: str
+    probability: float | None
+
+
+@dataclass
+class ScoreWriter:
+    """Writes one run's scores (one `as_of`), a slice of customers at a time.
+
+    Counts the customers whose current band changed and keeps the first `keep_changes` of
+    them (in the order written).
+    """
+
+    session: AsyncSession
+    shop_id: ShopId
+    as_of: datetime
+    horizon_days: int
+    model_version: str
+    now: datetime
+    keep_changes: int
+    changed: int = 0
+    changes: list[BandChange] = field(default_factory=list)
+
+    async def write(self, rows: ScoreRows) -> None:
+        """Upsert these customers' current scores and history rows."""
+        session = self.session
+        if dialect_name(session) == "postgresql":
+            await execute(session, text(f"TRUNCATE {BATCH.name}"))
+            await _copy_in(session, rows, self.now)
+            await execute(session, text(f"ANALYZE {BATCH.name}"))
+        else:
+            await session.exec(BATCH.delete())
+            await _insert_in(session, rows, self.now)
+        await self._band_changes()
+        await self._upsert_current()
+        await self._upsert_history()
+
+    async def _band_changes(self) -> None:
+        score, batch = _SCORE, BATCH
+        joined = batch.outerjoin(
+            score, and_(score.c.shop_id == self.shop_id, score.c.customer_id == batch.c.customer_id)
+        )
+        # Rows the upsert will replace (no score yet, or one not newer) whose band differs.
+        changed = and_(
+            or_(score.c.as_of.is_(None), score.c.as_of <= self.as_of),
+            or_(score.c.band.is_(None), score.c.band != batch.c.band),
+        )
+        total = func.count().over()
+        keep = max(self.keep_changes - len(self.changes), 1)
+        connection = await self.session.connection()
+        listed = (
+            await connection.execute(
+                select(batch.c.customer_id, score.c.band, batch.c.band, batch.c.probability, total)
+                .select_from(joined)
+                .where(changed)
+                .order_by(batch.c.customer_id)
+                .limit(keep)
+            )
+        ).all()
+        if not listed:
+            return
+        self.changed += int(listed[0][4])
+        room = self.keep_changes - len(self.changes)
+        self.changes += [BandChange(row[0], row[1], row[2], row[3]) for row in listed[:room]]
+
+    async def _upsert_current(self) -> None:
+        batch = BATCH
+        values = {
+            "shop_id": literal(self.shop_id, Uuid()),
+            "customer_id": batch.c.customer_id,
+            "probability": batch.c.probability,
+            "expected_purchases": batch.c.expected_purchases,
+            "expected_spend": batch.c.expected_spend,
+            "band": batch.c.band,
+            "reasons": batch.c.reasons,
+            "horizon_days": literal(self.horizon_days),
+            "as_of": literal(self.as_of, UTCDateTime()),
+            "model_version": literal(self.model_version),
+            "computed_at": literal(self.now, UTCDateTime()),
+        }
+        statement = _insert_from_batch(self.session, _SCORE, values)
+        await self.session.exec(
+            statement.on_conflict_do_update(
+                index_elements=["shop_id", "customer_id"],
+                set_={name: statement.excluded[name] for name in list(values)[2:]},
+                where=_SCORE.c.as_of <= statement.excluded.as_of,
+            )
+        )
+
+    async def _upsert_history(self) -> None:
+        batch = BATCH
+        values = {
+            "shop_id": literal(self.shop_id, Uuid()),
+            "id": batch.c.history_id,
+            "customer_id": batch.c.customer_id,
+            "probability": batch.c.probability,
+            "expected_purchases": batch.c.expected_purchases,
+            "band": batch.c.band,
+            "reasons": batch.c.reasons,
+            "as_of": literal(self.as_of, UTCDateTime()),
+        }
+        statement = _insert_from_batch(self.session, _HISTORY, values)
+        await self.session.exec(
+            statement.on_conflict_do_update(
+                index_elements=["shop_id", "customer_id", "as_of"],
+                set_={
+                    name: statement.excluded[name]
+                    for name in ("probability", "expected_purchases", "band", "reasons")
+                },
+            )
+        )
+
+
+@asynccontextmanager
+async def score_writer(
+    session: AsyncSession,
+    shop_id: ShopId,
+    *,
+    as_of: datetime,
+    horizon_days: int,
+    model_version: str,
+    now: datetime,
+    keep_changes: int,
+) -> AsyncIterator[ScoreWriter]:
+    """A `ScoreWriter` for one run, with the temporary table it writes through."""
+    await execute(session, text(f"DROP TABLE IF EXISTS {BATCH.name}"))
+    await (await session.connection()).run_sync(BATCH.create)
+    yield ScoreWriter(session, shop_id, as_of, horizon_days, model_version, now, keep_changes)
+    # Only on success: after an error the transaction is rolled back, the table with it.
+    await execute(session, text(f"DROP TABLE IF EXISTS {BATCH.name}"))
+
+
+def uuid7_bytes(count: int, moment: datetime) -> UuidArray:
+    """`count` fresh UUIDv7 values as 16-byte records: `moment`'s millisecond, then a 32-bit
+    counter (time order within the call) and 42 random bits."""
+    millis = int(moment.timestamp() * 1000)
+    counter = np.arange(count, dtype=np.uint64)
+    random = np.frombuffer(os.urandom(8 * count), dtype=np.uint64)
+    high = np.full(count, (millis << 16) | 0x7000, dtype=np.uint64)
+    high |= (counter >> np.uint64(20)) & np.uint64(0xFFF)
+    low = (np.uint64(1) << np.uint64(63)) | ((counter & np.uint64(0xFFFFF)) << np.uint64(42))
+    low |= random & np.uint64((1 << 42) - 1)
+    pair = np.empty((count, 2), dtype=">u8")
+    pair[:, 0], pair[:, 1] = high, low
+    return pair.view("V16").reshape(count)
+
+
+def _hex(ids: UuidArray) -> list[str]:
+    digits = ids.tobytes().hex()
+    return [digits[i : i + 32] for i in range(0, len(digits), 32)]
+
+
+def _nullable(values: FloatArray) -> list[float | None]:
+    listed: list[float] = values.tolist()
+    return [None if value != value else value for value in listed]  # NaN → NULL
+
+
+def _spend(values: FloatArray) -> list[int | None]:
+    rounded: list[float] = np.round(np.clip(values, 0.0, _MAX_SPEND)).tolist()
+    return [None if value != value else int(value) for value in rounded]
+
+
+def _columns(rows: ScoreRows, now: datetime) -> Sequence[Sequence[object]]:
+    return (
+        _hex(rows.customer_ids),
+        _hex(uuid7_bytes(rows.customer_ids.shape[0], now)),
+        _nullable(rows.probability),
+        _nullable(rows.expected_purchases),
+        _spend(rows.expected_spend),
+        rows.bands,
+        rows.reasons,
+    )
+
+
+async def _copy_in(session: AsyncSession, rows: ScoreRows, now: datetime) -> None:
+    raw = await driver_connection(session)
+    await raw.copy_records_to_table(
+        BATCH.name,
+        records=zip(*_columns(rows, now), strict=True),
+        columns=[column.name for column in BATCH.columns],
+    )
+
+
+async def _insert_in(session: AsyncSession, rows: ScoreRows, now: datetime) -> None:
+    names = [column.name for column in BATCH.columns]
+    values = [dict(zip(names, row, strict=True)) for row in zip(*_columns(rows, now), strict=True)]
+    for row in values:
+        row["customer_id"] = uuid.UUID(str(row["customer_id"]))
+        row["history_id"] = uuid.UUID(str(row["history_id"]))
+    for chunk in chunked(values, _SQLITE_BATCH):
+        await session.exec(BATCH.insert(), params=list(chunk))
+
+
+def _insert_from_batch(
+    session: AsyncSession, table: Table, values: Mapping[str, ColumnElement[Any]]
+) -> postgresql.Insert | sqlite.Insert:
+    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    # SQLite needs a WHERE in the SELECT to tell its ON CONFLICT from a join's ON.
+    source = select(*values.values()).where(BATCH.c.customer_id.is_not(None))
+    return insert(table).from_select(list(values), source)
