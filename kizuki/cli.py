@@ -9,6 +9,7 @@ import base64
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -17,13 +18,17 @@ import uvicorn
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel import select
 
 from api.app import create_app
 from domain.db import AsyncSession, create_engine, session_factory
-from domain.errors import DomainError
+from domain.demo.files import write_import_files
+from domain.demo.service import DEFAULT_SEED, load_demo_shop
+from domain.errors import DomainError, ImportRejected
 from domain.ids import ShopId
+from domain.importing.service import ImportReport, import_directory
 from domain.settings import Settings
-from domain.shop.models import Role
+from domain.shop.models import Role, Shop
 from domain.shop.service import create_api_key, create_shop
 from kizuki.runtime import open_runtime
 from workers.main import run_worker
@@ -35,6 +40,7 @@ app.add_typer(shop_app, name="shop")
 app.add_typer(apikey_app, name="apikey")
 
 ROOT = Path(__file__).resolve().parent.parent
+DEMO_SHOP = "Kizuki Demo Skincare"
 T = TypeVar("T")
 
 
@@ -135,6 +141,91 @@ def apikey_create(
             return raw_key
 
     typer.echo(_run(_with_sessions(settings, work)))
+
+
+@app.command("import")
+def import_(
+    directory: Annotated[Path, typer.Argument(help="folder with the CSV files")],
+    shop: Annotated[str, typer.Option("--shop", help="shop global ID or UUID")],
+    skip_invalid: Annotated[
+        bool, typer.Option(help="import the valid rows; write the rejected ones to --rejected")
+    ] = False,
+    rejected: Annotated[
+        Path | None, typer.Option(help="where rejected rows go (default DIR/rejected.csv)")
+    ] = None,
+) -> None:
+    """Import customers, orders and subscriptions in the CSV format of docs/import-format.md."""
+    settings = _settings()
+    shop_id = parse_shop_id(shop)
+    if skip_invalid and rejected is None:
+        rejected = directory / "rejected.csv"
+
+    async def work(sessions: async_sessionmaker[AsyncSession]) -> ImportReport:
+        return await import_directory(
+            sessions, shop_id, directory, skip_invalid=skip_invalid, rejected_path=rejected
+        )
+
+    try:
+        report = asyncio.run(_with_sessions(settings, work))
+    except ImportRejected as rejection:
+        typer.secho(rejection.message, fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from rejection
+    except DomainError as error:
+        typer.secho(f"error: {error.message}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from error
+    typer.echo(report.summary())
+
+
+@app.command("demo-data")
+def demo_data(
+    directory: Annotated[Path, typer.Argument(help="folder to write the CSV files into")],
+    customers: Annotated[int, typer.Option(min=1, help="number of customers")] = 2000,
+    seed: Annotated[int, typer.Option(help="random seed; same seed, same files")] = DEFAULT_SEED,
+) -> None:
+    """Write a generated demo shop in the import format (any size, streamed)."""
+    as_of = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    counts = write_import_files(directory, seed, customers=customers, as_of=as_of)
+    typer.echo(
+        f"wrote {counts.customers} customers, {counts.orders} orders, "
+        f"{counts.order_lines} order lines, {counts.subscriptions} subscriptions and "
+        f"{counts.subscription_events} subscription events to {directory}"
+    )
+
+
+async def _prepare_demo(settings: Settings, customers: int) -> tuple[uuid.UUID, str, bool]:
+    async def work(sessions: async_sessionmaker[AsyncSession]) -> tuple[uuid.UUID, str, bool]:
+        async with sessions() as session:
+            existing = (await session.exec(select(Shop).where(Shop.name == DEMO_SHOP))).first()
+        created = existing is None
+        shop = existing or await load_demo_shop(sessions, name=DEMO_SHOP, customers=customers)
+        async with sessions() as session:
+            _, raw_key = await create_api_key(
+                session, ShopId(shop.id), Role.ADMIN, name="demo admin"
+            )
+            await session.commit()
+        return shop.id, raw_key, created
+
+    return await _with_sessions(settings, work)
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to bind")] = 8000,
+    customers: Annotated[int, typer.Option(min=10, help="demo customers to generate")] = 2000,
+) -> None:
+    """Migrate, load the demo shop (once), print an admin key and serve GraphiQL."""
+    settings = _settings()
+    _configure_logging(settings)
+    migrate_database(settings.database_url)
+    typer.echo("preparing the demo shop …")
+    shop_id, raw_key, created = asyncio.run(_prepare_demo(settings, customers))
+    state = "loaded" if created else "already there"
+    typer.echo(f"demo shop {_global_id('Shop', shop_id)} ({state})")
+    typer.echo(f"admin API key: {raw_key}")
+    typer.echo(f"GraphiQL:      http://{host}:{port}/graphql  (the key is pre-filled)")
+    headers = {"Authorization": f"Bearer {raw_key}"}
+    asyncio.run(_serve(settings, host, port, graphiql_headers=headers))
 
 
 def _configure_logging(settings: Settings) -> None:
