@@ -27,6 +27,8 @@ from domain.demo.service import DEFAULT_SEED, load_demo_shop
 from domain.errors import DomainError, ImportRejected
 from domain.ids import ShopId
 from domain.importing.service import ImportReport, import_directory
+from domain.risk.export import export_scores
+from domain.risk.service import recompute_shop_risk
 from domain.settings import Settings
 from domain.shop.models import Role, Shop
 from domain.shop.service import create_api_key, create_shop
@@ -176,6 +178,39 @@ def import_(
     typer.echo(report.summary())
 
 
+@app.command()
+def score(
+    shop: Annotated[str, typer.Option("--shop", help="shop global ID or UUID")],
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write")],
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=["%Y-%m-%d"],
+            help="score as of the start of this day (shop's zone), from data before it",
+        ),
+    ] = None,
+    horizon_days: Annotated[
+        int | None, typer.Option("--horizon-days", min=1, help="default: the shop's horizon")
+    ] = None,
+) -> None:
+    """Write each customer's risk as of a date: external ID, mall, probability, band, reason."""
+    settings = _settings()
+    shop_id = parse_shop_id(shop)
+
+    async def work(sessions: async_sessionmaker[AsyncSession]) -> int:
+        return await export_scores(
+            sessions,
+            shop_id,
+            out=out,
+            as_of=as_of.date() if as_of is not None else None,
+            horizon_days=horizon_days,
+        )
+
+    written = _run(_with_sessions(settings, work))
+    typer.echo(f"wrote {written} customers to {out}")
+
+
 @app.command("demo-data")
 def demo_data(
     directory: Annotated[Path, typer.Argument(help="folder to write the CSV files into")],
@@ -198,6 +233,8 @@ async def _prepare_demo(settings: Settings, customers: int) -> tuple[uuid.UUID, 
             existing = (await session.exec(select(Shop).where(Shop.name == DEMO_SHOP))).first()
         created = existing is None
         shop = existing or await load_demo_shop(sessions, name=DEMO_SHOP, customers=customers)
+        # Signs, risk and reasons are there from the first query on.
+        await recompute_shop_risk(sessions, ShopId(shop.id))
         async with sessions() as session:
             _, raw_key = await create_api_key(
                 session, ShopId(shop.id), Role.ADMIN, name="demo admin"
