@@ -82,7 +82,7 @@ class ImportRejected(InvalidInput):
     def __init__(self, problems: Sequence[str]) -> None:
         shown = "\n".join(problems[:50])
         more = f"\n… and {len(problems) - 50} more" if len(problems) > 50 else ""
-        super().__init__(f"{len(problems)} invalid row(s); nothing imported:\n{shown}{more}")
+        super().__init__(f"{len(problems)} problem(s) found; nothing imported:\n{shown}{more}")
         self.problems = list(problems)
 
 
