@@ -9,11 +9,13 @@ from strawberry.dataloader import DataLoader
 from api.connection import loaders as connection_loaders
 from api.customer import loaders as customer_loaders
 from api.order import loaders as order_loaders
+from api.risk import loaders as risk_loaders
 from api.subscription import loaders as subscription_loaders
 from domain.connection.service import ConnectionRow
 from domain.customer.service import CustomerRow, IdentityRow
 from domain.order.service import OrderLineRow, OrderRow
 from domain.pagination import Page
+from domain.risk.queries import PointRow, ScoreRow
 from domain.subscription.service import SubscriptionEventRow, SubscriptionRow
 
 if TYPE_CHECKING:
@@ -35,6 +37,14 @@ class Loaders:
     @cached_property
     def identities_of_customer(self) -> DataLoader[uuid.UUID, list[IdentityRow]]:
         return customer_loaders.identities_of_customer(self._context)
+
+    @cached_property
+    def risk_of_customer(self) -> DataLoader[uuid.UUID, ScoreRow | None]:
+        return risk_loaders.scores_of_customer(self._context)
+
+    @cached_property
+    def risk_history_of_customer(self) -> DataLoader[tuple[uuid.UUID, int], list[PointRow]]:
+        return risk_loaders.history_of_customer(self._context)
 
     @cached_property
     def order(self) -> DataLoader[uuid.UUID, OrderRow | None]:

@@ -19,6 +19,7 @@ from api.limits import Limits, OperationLimits
 from api.node import NodeQuery
 from api.order.queries import OrderQuery
 from api.plans import plan_fields
+from api.risk.queries import RiskQuery
 from api.scalars import SCALARS
 from api.shop.mutations import ShopMutation
 from api.shop.queries import ShopQuery
@@ -26,7 +27,9 @@ from api.unit_of_work import UnitOfWork
 from domain.pagination import MAX_PAGE_SIZE
 from domain.settings import Settings
 
-Query = merge_types("Query", (ShopQuery, ConnectionQuery, CustomerQuery, OrderQuery, NodeQuery))
+Query = merge_types(
+    "Query", (ShopQuery, ConnectionQuery, CustomerQuery, OrderQuery, RiskQuery, NodeQuery)
+)
 Mutation = merge_types("Mutation", (ShopMutation,))
 # Not "Subscription": that name is the recurring order (定期購入) type.
 SubscriptionRoot = merge_types("SubscriptionRoot", (EventSubscription,))

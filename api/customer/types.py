@@ -16,9 +16,10 @@ from api.money import Money, money
 from api.order.loaders import OrderPage
 from api.order.types import Order, prefetch_lines
 from api.relay import Connection, Node, encode_id, page_request, to_connection
+from api.risk.types import RiskPoint, RiskScore
 from api.subscription.types import Subscription
 from domain.customer.service import CustomerRow, CustomerSort, IdentityRow, identities_by_customer
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidInput
 from domain.order.service import (
     ORDER_SORTS,
     OrderLineRow,
@@ -27,7 +28,7 @@ from domain.order.service import (
     lines_by_order,
     orders_by_customer,
 )
-from domain.pagination import Page
+from domain.pagination import MAX_PAGE_SIZE, Page
 from domain.subscription.service import subscriptions_by_customer
 
 strawberry.enum(CustomerSort, name="CustomerSortKey")
@@ -77,6 +78,7 @@ class Customer(Node):
     total_spent: Money
     created_at: datetime
     key: strawberry.Private[uuid.UUID]
+    currency: strawberry.Private[str]
     prefilled_identities: strawberry.Private[list[CustomerIdentity] | None] = None
     prefilled_subscriptions: strawberry.Private[list[Subscription] | None] = None
     # `orders` by response name, each page as its arguments ask (see `prefetch_children`).
@@ -97,6 +99,7 @@ class Customer(Node):
             total_spent=money(row.total_spent, row.currency),
             created_at=row.created_at,
             key=row.id,
+            currency=row.currency,
         )
 
     @field("Oldest first.", graphql_type=list[CustomerIdentity], prefilled="prefilled_identities")
@@ -135,6 +138,24 @@ class Customer(Node):
             info.context.loaders.subscriptions_of_customer.load(self.key),
             lambda rows: [Subscription.from_row(row) for row in rows],
         )
+
+    @field(
+        "The customer's current risk of not buying again; null until first scored.",
+        graphql_type=RiskScore | None,
+    )
+    def risk(self, info: Info) -> RiskScore | Awaitable[RiskScore | None] | None:
+        currency = self.currency
+        return now_or_later(
+            info.context.loaders.risk_of_customer.load(self.key),
+            lambda row: None if row is None else RiskScore.from_row(row, currency),
+        )
+
+    @field("The customer's past scores, newest first.")
+    async def risk_history(self, info: Info, first: int = 30) -> list[RiskPoint]:
+        if not 0 <= first <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"first must be between 0 and {MAX_PAGE_SIZE}", "first")
+        rows = await info.context.loaders.risk_history_of_customer.load((self.key, first))
+        return [RiskPoint.from_row(row) for row in rows]
 
 
 def order_page(
@@ -216,6 +237,9 @@ async def prefetch_children(info: Info, customers: Sequence[Customer]) -> None:
             customer.prefilled_subscriptions = [
                 Subscription.from_row(row) for row in subscriptions[customer.key]
             ]
+    if selects(info, "edges", "node", "risk"):
+        # Loaded up front, every customer's `risk` resolves at once from the loader's cache.
+        await context.loaders.risk_of_customer.load_many(keys)
     await _prefill_orders(info, customers)
 
 
