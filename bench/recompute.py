@@ -32,7 +32,7 @@ import warnings
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import delete, func
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 
@@ -173,9 +173,9 @@ async def rescores(
                 .limit(50_000)
             )
         ).all()
-        latest = select(func.max(Order.ordered_at)).where(col(Order.shop_id) == shop_id)
-        newest: datetime | None = (await session.exec(latest)).one()
-        moment = (newest if newest is not None else AS_OF) + timedelta(minutes=1)
+        fit = await session.get(ShopRiskModel, shop_id)
+    # After the last full run's cut-off: rescoring reuses that fit and cannot go back before it.
+    moment = (fit.fitted_as_of if fit and fit.fitted_as_of else AS_OF) + timedelta(minutes=1)
     rng = np.random.default_rng(seed)
     millis: list[float] = []
     marker = f"bench-rescore-{uuid.uuid4().hex[:8]}-"
@@ -198,10 +198,12 @@ async def rescores(
                 await session.commit()
             started = time.perf_counter()
             async with sessions() as session:
-                await rescore_customers(
+                run = await rescore_customers(
                     session, shop_id, [customer_id], as_of=moment + timedelta(seconds=1)
                 )
                 await session.commit()
+            if run.fitted:
+                raise SystemExit("rescoring found no stored fit and recomputed the whole shop")
             millis.append((time.perf_counter() - started) * 1000)
     finally:
         async with sessions() as session:

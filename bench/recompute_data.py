@@ -180,16 +180,14 @@ def _uuid(value: uuid.UUID, rows: int) -> NDArray[np.generic]:
     return _repeat(value.bytes, rows, "V16")
 
 
-async def _copy(
-    raw: Any, table: str, columns: Sequence[str], fields: Sequence[Field], rows: int
-) -> None:
+async def _copy(raw: Any, table: str, fields: dict[str, Field], rows: int) -> None:
     """COPY `rows` rows in chunks, so the payload of one call stays a few hundred MB at most."""
     for start in range(0, rows, CHUNK):
         stop = min(start + CHUNK, rows)
-        part = [None if f is None else f[start:stop] for f in fields]
+        part = [None if f is None else f[start:stop] for f in fields.values()]
         payload = _HEADER + binary_copy(part, stop - start) + _TRAILER
         await raw.copy_to_table(
-            table, source=io.BytesIO(payload), columns=list(columns), format="binary"
+            table, source=io.BytesIO(payload), columns=list(fields), format="binary"
         )
 
 
@@ -202,181 +200,104 @@ async def copy_shop(
     subs: Subscriptions,
     rng: np.random.Generator,
 ) -> None:
-    """COPY every generated row of the shop through the asyncpg connection `raw`."""
-    now = timestamps(np.array([AS_OF.timestamp()]))[0]
+    """COPY every generated row of the shop through the asyncpg connection `raw`.
+
+    Text columns differ in length between groups of rows (order status, event kind), so each
+    group is its own COPY of fixed-width rows.
+    """
     conn_of = rng.choice(len(connections), customers, p=[0.6, 0.4][: len(connections)])
     conn_ids = np.array([c.bytes for c, _ in connections], dtype="S16").view("V16")
     platforms = np.array([p for _, p in connections], dtype="S7")
     customer_ids = uuid7(customers, rng, AS_OF)
+
+    def common(rows: int) -> dict[str, Field]:
+        now = timestamps(np.array([AS_OF.timestamp()]))[0]
+        return {"shop_id": _uuid(shop_id, rows), "created_at": np.full(rows, now, dtype=">i8")}
+
     valid = (orders.status == 0) | (orders.status == 3)
-    first = np.full(customers, np.inf)
-    last = np.full(customers, -np.inf)
+    first, last = np.full(customers, np.inf), np.full(customers, -np.inf)
     np.minimum.at(first, orders.customer[valid], orders.epoch[valid])
     np.maximum.at(last, orders.customer[valid], orders.epoch[valid])
     count = np.bincount(orders.customer[valid], minlength=customers)
-    spent = np.bincount(
-        orders.customer[valid],
-        weights=orders.total[valid] - orders.refunded[valid],
-        minlength=customers,
-    )
+    net = orders.total[valid] - orders.refunded[valid]
+    spent = np.bincount(orders.customer[valid], weights=net, minlength=customers)
     for has_orders in (True, False):
         group = (count > 0) == has_orders
         rows = int(group.sum())
-        await _copy(
-            raw,
-            "customer",
-            (
-                "shop_id",
-                "id",
-                "display_name",
-                "marketing_restricted",
-                "first_order_at",
-                "last_order_at",
-                "order_count",
-                "total_spent",
-                "currency",
-                "created_at",
-                "updated_at",
-            ),
-            [
-                _uuid(shop_id, rows),
-                customer_ids[group],
-                _repeat(b"bench customer", rows, "S14"),
-                np.zeros(rows, dtype="?"),
-                timestamps(first[group]) if has_orders else None,
-                timestamps(last[group]) if has_orders else None,
-                count[group].astype(">i4"),
-                spent[group].astype(">i8"),
-                _repeat(b"JPY", rows, "S3"),
-                np.full(rows, now, dtype=">i8"),
-                np.full(rows, now, dtype=">i8"),
-            ],
-            rows,
-        )
-    await _copy(
-        raw,
-        "customer_identity",
-        (
-            "shop_id",
-            "id",
-            "customer_id",
-            "connection_id",
-            "platform",
-            "external_id",
-            "email_masked",
-            "merge_evidence",
-            "created_at",
-        ),
-        [
-            _uuid(shop_id, customers),
-            uuid7(customers, rng, AS_OF),
-            customer_ids,
-            conn_ids[conn_of],
-            platforms[conn_of],
-            fixed_text("c", np.arange(customers, dtype=np.int64), 9),
-            np.zeros(customers, dtype="?"),
-            _repeat(b"\x01{}", customers, "S3"),
-            np.full(customers, now, dtype=">i8"),
-        ],
-        customers,
-    )
+        fields = common(rows) | {
+            "id": customer_ids[group],
+            "display_name": _repeat(b"bench customer", rows, "S14"),
+            "marketing_restricted": np.zeros(rows, dtype="?"),
+            "first_order_at": timestamps(first[group]) if has_orders else None,
+            "last_order_at": timestamps(last[group]) if has_orders else None,
+            "order_count": count[group].astype(">i4"),
+            "total_spent": spent[group].astype(">i8"),
+            "currency": _repeat(b"JPY", rows, "S3"),
+        }
+        fields["updated_at"] = fields["created_at"]
+        await _copy(raw, "customer", fields, rows)
+    identities = common(customers) | {
+        "id": uuid7(customers, rng, AS_OF),
+        "customer_id": customer_ids,
+        "connection_id": conn_ids[conn_of],
+        "platform": platforms[conn_of],
+        "external_id": fixed_text("c", np.arange(customers, dtype=np.int64), 9),
+        "email_masked": np.zeros(customers, dtype="?"),
+        "merge_evidence": _repeat(b"\x01{}", customers, "S3"),  # jsonb version 1, "{}"
+    }
+    await _copy(raw, "customer_identity", identities, customers)
     order_ids = uuid7(orders.customer.shape[0], rng, AS_OF)
     numbers = np.arange(orders.customer.shape[0], dtype=np.int64)
     for code, status in enumerate(STATUSES):
         rows_of = np.flatnonzero(orders.status == code)
-        rows = rows_of.shape[0]
-        cust = orders.customer[rows_of]
-        await _copy(
-            raw,
-            "order",
-            (
-                "shop_id",
-                "id",
-                "connection_id",
-                "customer_id",
-                "external_id",
-                "ordered_at",
-                "status",
-                "currency",
-                "total_amount",
-                "refunded_amount",
-                "item_quantity",
-                "created_at",
-            ),
-            [
-                _uuid(shop_id, rows),
-                order_ids[rows_of],
-                conn_ids[conn_of[cust]],
-                customer_ids[cust],
-                fixed_text("o", numbers[rows_of], 10),
-                timestamps(orders.epoch[rows_of]),
-                _repeat(status, rows, f"S{len(status)}"),
-                _repeat(b"JPY", rows, "S3"),
-                orders.total[rows_of].astype(">i8"),
-                orders.refunded[rows_of].astype(">i8"),
-                orders.quantity[rows_of].astype(">i4"),
-                np.full(rows, now, dtype=">i8"),
-            ],
-            rows,
-        )
+        rows, cust = rows_of.shape[0], orders.customer[rows_of]
+        fields = common(rows) | {
+            "id": order_ids[rows_of],
+            "connection_id": conn_ids[conn_of[cust]],
+            "customer_id": customer_ids[cust],
+            "external_id": fixed_text("o", numbers[rows_of], 10),
+            "ordered_at": timestamps(orders.epoch[rows_of]),
+            "status": _repeat(status, rows, f"S{len(status)}"),
+            "currency": _repeat(b"JPY", rows, "S3"),
+            "total_amount": orders.total[rows_of].astype(">i8"),
+            "refunded_amount": orders.refunded[rows_of].astype(">i8"),
+            "item_quantity": orders.quantity[rows_of].astype(">i4"),
+        }
+        await _copy(raw, "order", fields, rows)
     sub_ids = uuid7(subs.customer.shape[0], rng, AS_OF)
     last_kind = np.zeros(subs.customer.shape[0], dtype=np.int64)
     last_kind[subs.event_subscription] = subs.event_kind  # events are in time order per sub
-    cancelled_at = np.zeros(subs.customer.shape[0])
-    cancelled_at[subs.event_subscription] = subs.event_epoch
+    last_at = np.zeros(subs.customer.shape[0])
+    last_at[subs.event_subscription] = subs.event_epoch
     for cancelled in (False, True):
-        rows_of = np.flatnonzero((last_kind == 6) == cancelled)
-        rows = rows_of.shape[0]
+        rows_of = np.flatnonzero((last_kind == KINDS.index(b"cancelled")) == cancelled)
+        rows, cust = rows_of.shape[0], subs.customer[rows_of]
         status = b"cancelled" if cancelled else b"active"
-        await _copy(
-            raw,
-            "subscription",
-            (
-                "shop_id",
-                "id",
-                "connection_id",
-                "customer_id",
-                "external_id",
-                "status",
-                "interval_days",
-                "product_title",
-                "started_at",
-                "cancelled_at",
-                "created_at",
-            ),
-            [
-                _uuid(shop_id, rows),
-                sub_ids[rows_of],
-                conn_ids[conn_of[subs.customer[rows_of]]],
-                customer_ids[subs.customer[rows_of]],
-                fixed_text("s", rows_of.astype(np.int64), 9),
-                _repeat(status, rows, f"S{len(status)}"),
-                np.full(rows, 30, dtype=">i4"),
-                _repeat(b"teiki", rows, "S5"),
-                timestamps(subs.started[rows_of]),
-                timestamps(cancelled_at[rows_of]) if cancelled else None,
-                np.full(rows, now, dtype=">i8"),
-            ],
-            rows,
-        )
+        fields = common(rows) | {
+            "id": sub_ids[rows_of],
+            "connection_id": conn_ids[conn_of[cust]],
+            "customer_id": customer_ids[cust],
+            "external_id": fixed_text("s", rows_of.astype(np.int64), 9),
+            "status": _repeat(status, rows, f"S{len(status)}"),
+            "interval_days": np.full(rows, 30, dtype=">i4"),
+            "product_title": _repeat(b"teiki", rows, "S5"),
+            "started_at": timestamps(subs.started[rows_of]),
+            "cancelled_at": timestamps(last_at[rows_of]) if cancelled else None,
+        }
+        await _copy(raw, "subscription", fields, rows)
     event_ids = uuid7(subs.event_kind.shape[0], rng, AS_OF)
     for code, kind in enumerate(KINDS):
         rows_of = np.flatnonzero(subs.event_kind == code)
         rows = rows_of.shape[0]
-        await _copy(
-            raw,
-            "subscription_event",
-            ("shop_id", "id", "subscription_id", "dedup_key", "kind", "occurred_at"),
-            [
-                _uuid(shop_id, rows),
-                event_ids[rows_of],
-                sub_ids[subs.event_subscription[rows_of]],
-                fixed_text("e", rows_of.astype(np.int64), 10),
-                _repeat(kind, rows, f"S{len(kind)}"),
-                timestamps(subs.event_epoch[rows_of]),
-            ],
-            rows,
-        )
+        fields = common(rows) | {
+            "id": event_ids[rows_of],
+            "subscription_id": sub_ids[subs.event_subscription[rows_of]],
+            "dedup_key": fixed_text("e", rows_of.astype(np.int64), 10),
+            "kind": _repeat(kind, rows, f"S{len(kind)}"),
+            "occurred_at": timestamps(subs.event_epoch[rows_of]),
+        }
+        del fields["created_at"]  # subscription_event has none
+        await _copy(raw, "subscription_event", fields, rows)
 
 
 async def seed_shop(

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from domain.db import utcnow
 from domain.ids import ShopId
-from domain.risk import service
+from domain.risk import schedule, service
 from workers.context import WorkerContext, unit_of_work
 
 
@@ -22,7 +22,7 @@ async def recompute_shop_risk(
 async def rescore_customers(ctx: WorkerContext, *, shop_id: str, customer_ids_json: str) -> None:
     """Rescore the customers an ingest touched, with the shop's stored fit."""
     shop = ShopId(uuid.UUID(shop_id))
-    customer_ids = service.parse_customer_ids(customer_ids_json)
+    customer_ids = schedule.parse_customer_ids(customer_ids_json)
     async with unit_of_work(ctx, shop_id=shop) as uow:
         await service.rescore_customers(uow.session, shop, customer_ids, jobs=uow.jobs)
 
@@ -30,4 +30,4 @@ async def rescore_customers(ctx: WorkerContext, *, shop_id: str, customer_ids_js
 async def schedule_risk_recomputes(ctx: WorkerContext) -> None:
     """Enqueue today's full recompute of every shop not yet done (run hourly by cron)."""
     async with unit_of_work(ctx) as uow:
-        await service.schedule_recomputes(uow.session, uow.jobs, now=utcnow())
+        await schedule.schedule_recomputes(uow.session, uow.jobs, now=utcnow())

@@ -60,13 +60,16 @@ _NATIVE = {
 Layout = Sequence[tuple[str, Kind]]
 
 
-async def read_columns(session: AsyncSession, query: Select[Any], layout: Layout) -> Columns:
+async def read_columns(
+    session: AsyncSession, query: Select[Any], layout: Layout, *, bulk: bool = True
+) -> Columns:
     """Every row of `query` as columns named and typed by `layout`.
 
     Columns must come out in `layout`'s order, never NULL and, on PostgreSQL, of exactly the
-    kind named (cast in the query where needed).
+    kind named (cast in the query where needed). `bulk=False` for a few rows: a plain query,
+    one round trip, where COPY would cost more than it saves.
     """
-    if dialect_name(session) == "postgresql":
+    if bulk and dialect_name(session) == "postgresql":
         return await _copy_out(session, query, layout)
     rows = (await (await session.connection()).execute(query)).all()
     result: Columns = {}

@@ -1,10 +1,13 @@
 """A shop's history as the risk model's columns, read with a few set-based statements.
 
-Customers are numbered once, in one statement, into a temporary table (`risk_customer`:
-UUID, index in UUID order, whether the customer was known by the cut-off); orders and
-subscription events are then read joined to it, so each row arrives with its customer's index
-and the numbering cannot drift between statements. On PostgreSQL the rows stream as binary
-COPY into numpy (fixed-width records, parsed in bulk); on SQLite they are fetched as rows.
+A whole shop: customers are numbered once, in one statement, into a temporary table
+(`risk_customer`: UUID, index in UUID order, whether the customer was known by the cut-off);
+orders and subscription events are then read joined to it, so each row arrives with its
+customer's index and the numbering cannot drift between statements. On PostgreSQL the rows
+stream as binary COPY into numpy (fixed-width records, parsed in bulk).
+
+A few customers (a rescoring job): three indexed queries by customer id, no temporary table,
+so one customer's history costs a few milliseconds.
 
 A customer belongs to the history as of a cut-off when they were created before it or have an
 order before it: a backfill at a past date sees neither later orders nor later customers.
@@ -22,6 +25,7 @@ from numpy.typing import NDArray
 from sqlalchemy import (
     Boolean,
     Column,
+    ColumnElement,
     Integer,
     MetaData,
     Select,
@@ -42,7 +46,7 @@ from domain.db import AsyncSession
 from domain.ids import ShopId
 from domain.ingest.statements import chunked, dialect_name, fetch_all, table_of
 from domain.order.models import Order
-from domain.risk.copy import Kind, execute, read_columns
+from domain.risk.copy import Columns, Kind, execute, read_columns
 from domain.risk.days import local_days
 from domain.risk.history import (
     ORDER_STATE,
@@ -101,105 +105,159 @@ async def load_history(
     With `customer_ids`, only those customers (unknown ones are left out). Days are local days
     in `zone`; order amounts are net of refunds.
     """
-    await _number_customers(session, shop_id, before, customer_ids)
-    ids, known = await _customers(session)
-    order_rows = await read_columns(session, _orders_query(shop_id, before), _ORDER_RECORD)
-    event_rows = await read_columns(session, _events_query(shop_id, before), _EVENT_RECORD)
-    # Only on success: after an error the transaction is rolled back, the table with it.
-    await execute(session, text(f"DROP TABLE IF EXISTS {NUMBERED.name}"))
-    has_orders = np.bincount(order_rows["ix"], minlength=ids.shape[0]) > 0
-    keep = known | has_orders
+    if customer_ids is None:
+        raw = await _read_shop(session, shop_id, before)
+    else:
+        raw = await _read_customers(session, shop_id, before, sorted(set(customer_ids)))
+    has_orders = np.bincount(raw.orders["ix"], minlength=raw.ids.shape[0]) > 0
+    keep = raw.known | has_orders
     index = np.cumsum(keep) - 1
-    events_kept = keep[event_rows["ix"]]
+    events_kept = keep[raw.events["ix"]]
     size = int(keep.sum())
     orders = order_columns(
         size,
-        index[order_rows["ix"]],
-        local_days(order_rows["at"], zone),
-        order_rows["amount"],
-        order_rows["quantity"],
-        order_rows["state"],
+        index[raw.orders["ix"]],
+        local_days(raw.orders["at"], zone),
+        raw.orders["amount"],
+        raw.orders["quantity"],
+        raw.orders["state"],
     )
     subscriptions = subscription_columns(
-        index[event_rows["ix"][events_kept]],
-        local_days(event_rows["at"][events_kept], zone),
-        event_rows["kind"][events_kept],
+        index[raw.events["ix"][events_kept]],
+        local_days(raw.events["at"][events_kept], zone),
+        raw.events["kind"][events_kept],
         size,
     )
-    return ShopHistory(ids[keep], orders, _sorted_events(subscriptions))
+    return ShopHistory(raw.ids[keep], orders, _sorted_events(subscriptions))
 
 
-async def _number_customers(
-    session: AsyncSession,
-    shop_id: ShopId,
-    before: datetime,
-    customer_ids: Sequence[uuid.UUID] | None,
-) -> None:
-    connection = await session.connection()
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    ids: UuidArray  # sorted
+    known: NDArray[np.bool_]  # created before the cut-off
+    orders: Columns  # ix, at, amount, quantity, state
+    events: Columns  # ix, at, kind
+
+
+async def _read_shop(session: AsyncSession, shop_id: ShopId, before: datetime) -> _Raw:
     await execute(session, text(f"DROP TABLE IF EXISTS {NUMBERED.name}"))
-    await connection.run_sync(NUMBERED.create)
+    await (await session.connection()).run_sync(NUMBERED.create)
     customer = _CUSTOMER
     # Numbered in UUID order, so the index of a customer is the same on both backends.
-    columns = (
+    query = select(
         customer.c.id,
         func.row_number().over(order_by=customer.c.id) - 1,
         customer.c.created_at < before,
-    )
-    if customer_ids is None:
-        query = select(*columns).where(customer.c.shop_id == shop_id)
-        await session.exec(insert(NUMBERED).from_select(["id", "ix", "known"], query))
-    else:
-        # A few customers (one rescoring job): read, numbered here, written back in one go.
-        found: list[tuple[uuid.UUID, bool]] = []
-        for chunk in chunked(sorted(set(customer_ids))):
-            query = select(customer.c.id, customer.c.created_at < before).where(
-                customer.c.shop_id == shop_id, customer.c.id.in_(chunk)
-            )
-            found += [(row[0], bool(row[1])) for row in await fetch_all(session, query)]
-        rows = [
-            {"id": customer_id, "ix": ix, "known": known}
-            for ix, (customer_id, known) in enumerate(sorted(found))
-        ]
-        if rows:
-            await session.exec(insert(NUMBERED), params=rows)
+    ).where(customer.c.shop_id == shop_id)
+    await session.exec(insert(NUMBERED).from_select(["id", "ix", "known"], query))
     if dialect_name(session) == "postgresql":
         # A temporary table has no statistics until analysed: without them the planner guesses
         # a handful of rows and may join ten million orders to it by nested loops.
         await execute(session, text(f"ANALYZE {NUMBERED.name}"))
         # The join hashes every customer: in the default 4 MB it spills to disk in batches.
         await execute(session, text("SET LOCAL work_mem = '256MB'"))
+    numbered = NUMBERED
+    customers = await read_columns(
+        session,
+        select(numbered.c.id, numbered.c.known).order_by(numbered.c.ix),
+        (("id", Kind.UUID), ("known", Kind.BOOL)),
+    )
+    orders = await read_columns(
+        session,
+        _orders_query(shop_id, before, numbered.c.ix).join(
+            numbered, numbered.c.id == _ORDER.c.customer_id
+        ),
+        _ORDER_RECORD,
+    )
+    events = await read_columns(
+        session,
+        _events_query(shop_id, before, numbered.c.ix).join(
+            numbered, numbered.c.id == _SUBSCRIPTION.c.customer_id
+        ),
+        _EVENT_RECORD,
+    )
+    # Only on success: after an error the transaction is rolled back, the table with it.
+    await execute(session, text(f"DROP TABLE IF EXISTS {NUMBERED.name}"))
+    return _Raw(customers["id"], customers["known"], orders, events)
 
 
-def _orders_query(shop_id: ShopId, before: datetime) -> Select[Any]:
-    order, numbered = _ORDER, NUMBERED
+async def _read_customers(
+    session: AsyncSession, shop_id: ShopId, before: datetime, customer_ids: list[uuid.UUID]
+) -> _Raw:
+    customer, order, subscription = _CUSTOMER, _ORDER, _SUBSCRIPTION
+    found: list[tuple[uuid.UUID, bool]] = []
+    orders: list[Columns] = []
+    events: list[Columns] = []
+    # At least one (maybe empty) chunk, so the columns exist with their types.
+    for chunk in list(chunked(customer_ids)) or [[]]:
+        query = select(customer.c.id, customer.c.created_at < before).where(
+            customer.c.shop_id == shop_id, customer.c.id.in_(chunk)
+        )
+        found += [(row[0], bool(row[1])) for row in await fetch_all(session, query)]
+        orders.append(
+            await read_columns(
+                session,
+                _orders_query(shop_id, before, order.c.customer_id).where(
+                    order.c.customer_id.in_(chunk)
+                ),
+                (("customer", Kind.UUID), *_ORDER_RECORD[1:]),
+                bulk=False,
+            )
+        )
+        events.append(
+            await read_columns(
+                session,
+                _events_query(shop_id, before, subscription.c.customer_id).where(
+                    subscription.c.customer_id.in_(chunk)
+                ),
+                (("customer", Kind.UUID), *_EVENT_RECORD[1:]),
+                bulk=False,
+            )
+        )
+    found.sort()
+    ids = np.array([customer_id.bytes for customer_id, _ in found], dtype="S16")
+    known = np.array([flag for _, flag in found], dtype=np.bool_)
+    return _Raw(ids.view("V16"), known, _indexed(orders, ids), _indexed(events, ids))
+
+
+def _indexed(parts: list[Columns], ids: NDArray[np.bytes_]) -> Columns:
+    """Chunks of rows keyed by customer UUID, as one set keyed by index into sorted `ids`."""
+    names = list(parts[0])
+    joined = {name: np.concatenate([part[name] for part in parts]) for name in names}
+    keys = joined.pop("customer").view("S16")
+    # Every row's customer is among `ids`: the queries asked for those customers only.
+    joined["ix"] = np.searchsorted(ids, keys).astype(np.int64)
+    return joined
+
+
+def _orders_query(shop_id: ShopId, before: datetime, key: ColumnElement[Any]) -> Select[Any]:
+    """The shop's orders before `before`: `key` columns, then time, net amount, items, state."""
+    order = _ORDER
     state = case(
         {status.value: int(code) for status, code in ORDER_STATE.items()},
         value=order.c.status,
         # A status this code does not know is no purchase: never count what may be void.
         else_=int(OrderState.CANCELLED),
     )
-    return (
-        select(
-            numbered.c.ix,
-            order.c.ordered_at,
-            order.c.total_amount - order.c.refunded_amount,
-            order.c.item_quantity,
-            cast(state, SmallInteger),
-        )
-        .join(numbered, numbered.c.id == order.c.customer_id)
-        .where(order.c.shop_id == shop_id, order.c.ordered_at < before)
-    )
+    return select(
+        key,
+        order.c.ordered_at,
+        order.c.total_amount - order.c.refunded_amount,
+        order.c.item_quantity,
+        cast(state, SmallInteger),
+    ).where(order.c.shop_id == shop_id, order.c.ordered_at < before)
 
 
-def _events_query(shop_id: ShopId, before: datetime) -> Select[Any]:
-    event, subscription, numbered = _EVENT, _SUBSCRIPTION, NUMBERED
+def _events_query(shop_id: ShopId, before: datetime, key: ColumnElement[Any]) -> Select[Any]:
+    """The shop's subscription events before `before`: `key`, then time and sign code."""
+    event, subscription = _EVENT, _SUBSCRIPTION
     kind = case(
         {kind.value: int(code) for kind, code in SUBSCRIPTION_SIGN.items()},
         value=event.c.kind,
         else_=-1,
     )
     return (
-        select(numbered.c.ix, event.c.occurred_at, cast(kind, SmallInteger))
+        select(key, event.c.occurred_at, cast(kind, SmallInteger))
         .select_from(event)
         .join(
             subscription,
@@ -208,12 +266,10 @@ def _events_query(shop_id: ShopId, before: datetime) -> Select[Any]:
                 subscription.c.id == event.c.subscription_id,
             ),
         )
-        .join(numbered, numbered.c.id == subscription.c.customer_id)
         .where(event.c.shop_id == shop_id, event.c.occurred_at < before, kind >= 0)
     )
 
 
-_CUSTOMER_RECORD = (("id", Kind.UUID), ("known", Kind.BOOL))
 _ORDER_RECORD = (
     ("ix", Kind.INT4),
     ("at", Kind.TIMESTAMP),
@@ -222,12 +278,6 @@ _ORDER_RECORD = (
     ("state", Kind.INT2),
 )
 _EVENT_RECORD = (("ix", Kind.INT4), ("at", Kind.TIMESTAMP), ("kind", Kind.INT2))
-
-
-async def _customers(session: AsyncSession) -> tuple[UuidArray, NDArray[np.bool_]]:
-    query = select(NUMBERED.c.id, NUMBERED.c.known).order_by(NUMBERED.c.ix)
-    records = await read_columns(session, query, _CUSTOMER_RECORD)
-    return records["id"].copy(), records["known"].copy()
 
 
 def _sorted_events(events: SubscriptionColumns) -> SubscriptionColumns:

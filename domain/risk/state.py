@@ -55,7 +55,8 @@ def profile_as_of(purchases: Purchases, as_of_day: float) -> ShopProfile:
 
 async def load_state(session: AsyncSession, shop_id: ShopId) -> FittedState | None:
     """The shop's last full fit, or None when there is none or it no longer decodes."""
-    row = await session.get(ShopRiskModel, shop_id)
+    # Read afresh: a run committed since this session last looked may have replaced it.
+    row = await session.get(ShopRiskModel, shop_id, populate_existing=True)
     if row is None or row.parameters is None or row.fitted_as_of is None:
         return None
     if row.horizon_days is None or row.parameters.get("codec") != CODEC:

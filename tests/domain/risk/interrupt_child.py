@@ -10,10 +10,10 @@ from datetime import datetime
 
 from domain.db import create_engine, session_factory
 from domain.ids import ShopId
-from domain.risk import service, writing
+from domain.risk import runs, service, writing
 
 # Many small slices, so the parent can kill the run between two of them.
-service.SLICE_CUSTOMERS = 200
+runs.SLICE_CUSTOMERS = 200
 _write = writing.ScoreWriter.write
 
 

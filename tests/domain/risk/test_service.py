@@ -12,12 +12,8 @@ from domain.ids import CustomerId, ShopId
 from domain.jobs import Job
 from domain.risk.bands import Band
 from domain.risk.models import ShopRiskModel
-from domain.risk.service import (
-    recompute_risk,
-    recompute_shop_risk,
-    request_rescore,
-    schedule_recomputes,
-)
+from domain.risk.schedule import request_rescore, schedule_recomputes
+from domain.risk.service import recompute_risk, recompute_shop_risk
 from domain.risk.state import load_state
 from tests.domain.risk.shops import (
     AS_OF,

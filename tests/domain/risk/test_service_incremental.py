@@ -9,7 +9,8 @@ from domain.ids import ShopId
 from domain.jobs import Job
 from domain.order.models import OrderStatus
 from domain.risk.bands import Band, BandThresholds, get_band_thresholds, set_band_thresholds
-from domain.risk.service import parse_customer_ids, recompute_risk, rescore_customers
+from domain.risk.schedule import parse_customer_ids
+from domain.risk.service import recompute_risk, rescore_customers
 from tests.domain.risk.shops import (
     AS_OF,
     RecordingJobs,
@@ -175,6 +176,21 @@ async def test_thresholds_rebands_current_scores_and_are_checked(session: AsyncS
     for bad in ((0.5, 0.4, 0.9), (0.0, 0.5, 0.9), (0.2, 0.5, 1.0)):
         with pytest.raises(InvalidInput):
             BandThresholds(*bad)
+
+
+async def test_rescoring_cannot_go_back_before_the_fit(session: AsyncSession) -> None:
+    edge = await edge_case_shop(session, regulars=2)
+    shop_id = ShopId(edge.shop.id)
+    await recompute_risk(session, shop_id, as_of=AS_OF)
+    before = await stored_now(session, edge.shop)
+
+    with pytest.raises(InvalidInput, match="fitted as of") as raised:
+        await rescore_customers(
+            session, shop_id, [edge.id_of("one")], as_of=AS_OF - timedelta(seconds=1)
+        )
+
+    assert raised.value.field == ("as_of",)
+    assert await stored_now(session, edge.shop) == before
 
 
 def test_job_arguments_are_checked() -> None:
