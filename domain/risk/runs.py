@@ -23,8 +23,7 @@ from domain.risk.bands import BANDS, BandThresholds, assign_bands, get_band_thre
 from domain.risk.history import Purchases, SubscriptionColumns, subset
 from domain.risk.loading import UuidArray
 from domain.risk.reasons import reason_documents
-from domain.risk.rescoring import score_with_profile
-from domain.risk.scoring import RiskScores
+from domain.risk.scoring import RiskScores, score_with_profile
 from domain.risk.state import FittedState
 from domain.risk.writing import BandChange, ScoreRows, score_writer
 

@@ -12,9 +12,9 @@ from numpy.typing import NDArray
 
 from domain.errors import InvalidInput
 from domain.risk.features import Snapshot, design, expected_interval, snapshot
-from domain.risk.history import OrderColumns, SubscriptionColumns, purchases_before
+from domain.risk.history import OrderColumns, Purchases, SubscriptionColumns, purchases_before
 from domain.risk.model import RiskModel, predict
-from domain.risk.profile import expected_order_value, shop_profile
+from domain.risk.profile import ShopProfile, expected_order_value, shop_profile
 from domain.risk.rhythm import posterior
 from domain.risk.signs import Evidence, Sign, read_signs, without_basket, without_interval
 from domain.risk.subscriptions import SubscriptionSnapshot, subscription_snapshot
@@ -137,7 +137,40 @@ def score_customers(
         last_day=snap.last_day,
         segment=segment,
     )
-    subs = subscription_snapshot(subscriptions, as_of, orders.n_customers)
+    return _score(purchases, snap, as_of, horizon_days, profile, model, subscriptions, segment)
+
+
+def score_with_profile(
+    purchases: Purchases,
+    as_of: float,
+    horizon_days: int,
+    *,
+    profile: ShopProfile,
+    model: RiskModel,
+    subscriptions: SubscriptionColumns | None = None,
+) -> RiskScores:
+    """`score_customers(…, model=model)` of these purchases, against the shop's `profile`.
+
+    For scoring a slice of a shop (a rescoring job's few customers, or a full run in slices):
+    `score_customers` would derive the profile from the slice itself. `purchases` are
+    `purchases_before(orders, as_of)` or a subset of them.
+    """
+    snap = snapshot(purchases, as_of)
+    return _score(purchases, snap, as_of, horizon_days, profile, model, subscriptions, None)
+
+
+def _score(
+    purchases: Purchases,
+    snap: Snapshot,
+    as_of: float,
+    horizon_days: int,
+    profile: ShopProfile,
+    model: RiskModel,
+    subscriptions: SubscriptionColumns | None,
+    segment: IntArray | None,
+) -> RiskScores:
+    n_customers = purchases.n_customers
+    subs = subscription_snapshot(subscriptions, as_of, n_customers)
     horizon = float(horizon_days)
 
     def p_none(view: Snapshot, sub_view: SubscriptionSnapshot) -> tuple[FloatArray, FloatArray]:
@@ -148,7 +181,7 @@ def score_customers(
 
     probability, purchases_expected = p_none(snap, subs)
     usual = expected_interval(snap, profile, segment)
-    no_subs = subscription_snapshot(None, as_of, orders.n_customers)
+    no_subs = subscription_snapshot(None, as_of, n_customers)
     contribution = np.stack(
         (
             probability - p_none(without_interval(snap, usual), subs)[0],

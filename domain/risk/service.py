@@ -27,7 +27,6 @@ from domain.risk.copy import execute
 from domain.risk.days import local_day, shop_zone, today_start
 from domain.risk.history import purchases_before
 from domain.risk.loading import load_history
-from domain.risk.rescoring import score_with_profile
 from domain.risk.runs import (
     MAX_CHANGE_EVENTS,
     Run,
@@ -36,7 +35,7 @@ from domain.risk.runs import (
     score_and_store,
     score_rows,
 )
-from domain.risk.scoring import fit_risk_model
+from domain.risk.scoring import fit_risk_model, score_with_profile
 from domain.risk.state import FittedState, load_state, profile_as_of, save_state
 from domain.risk.writing import write_few
 from domain.shop.service import require_shop

@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 
 from domain.risk.history import SubscriptionColumns, purchases_before, subset
-from domain.risk.rescoring import score_with_profile
-from domain.risk.scoring import RiskScores, fit_risk_model, score_customers
+from domain.risk.scoring import RiskScores, fit_risk_model, score_customers, score_with_profile
 from domain.risk.state import profile_as_of
 from tests.domain.risk.simulate import poisson_shop, subscription_shop
 
