@@ -9,11 +9,13 @@ import asyncio
 from typing import TYPE_CHECKING, TypedDict, cast
 
 from arq.connections import ArqRedis, RedisSettings
+from arq.cron import CronJob, cron
 from arq.jobs import Deserializer, Serializer
 from arq.worker import Function, Worker, func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.db import create_engine, session_factory
+from domain.jobs import Job
 from domain.settings import Settings
 from kizuki.events import RedisEventBus
 from kizuki.jobs import QUEUE_NAME, ArqJobQueue, decode_job, encode_job
@@ -88,13 +90,26 @@ def worker_settings(settings: Settings, *, queue_name: str = QUEUE_NAME) -> Work
     )
 
 
+def schedules() -> list[CronJob]:
+    """Periodic jobs: the hourly fan-out that gives every shop its nightly risk recompute.
+
+    It enqueues only shops not yet recomputed since their local midnight, with one job id per
+    shop and day, so several workers running it, or it running late, do no work twice.
+    """
+    fan_out = cast("WorkerCoroutine", JOB_FUNCTIONS[Job.SCHEDULE_RISK_RECOMPUTES])
+    return [cron(fan_out, name=f"cron:{Job.SCHEDULE_RISK_RECOMPUTES.value}", minute=5)]
+
+
 def run_worker(settings: Settings, *, burst: bool = False, queue_name: str = QUEUE_NAME) -> None:
-    """Run a worker until SIGINT or SIGTERM (with `burst`, until the queue is empty)."""
+    """Run a worker until SIGINT or SIGTERM (with `burst`, until the queue is empty).
+
+    A burst worker only drains the queue: it runs no periodic jobs.
+    """
     asyncio.run(_work(worker_settings(settings, queue_name=queue_name), burst=burst))
 
 
 async def _work(settings: WorkerSettings, *, burst: bool) -> None:
-    worker = Worker(**settings, burst=burst)
+    worker = Worker(**settings, burst=burst, cron_jobs=None if burst else schedules())
     try:
         await worker.async_run()
     except asyncio.CancelledError:

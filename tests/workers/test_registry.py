@@ -3,7 +3,7 @@ from pydantic import SecretStr
 
 from domain.jobs import Job
 from domain.settings import Settings
-from workers.main import worker_settings
+from workers.main import schedules, worker_settings
 from workers.registry import JOB_FUNCTIONS
 
 
@@ -34,3 +34,12 @@ def test_worker_settings_need_redis() -> None:
 
     with pytest.raises(ValueError, match="KIZUKI_REDIS_URL"):
         worker_settings(settings)
+
+
+def test_the_nightly_risk_fan_out_is_scheduled_hourly() -> None:
+    (job,) = schedules()
+
+    assert job.name == "cron:schedule_risk_recomputes"
+    assert job.coroutine is JOB_FUNCTIONS[Job.SCHEDULE_RISK_RECOMPUTES]
+    assert job.minute == 5
+    assert job.unique
