@@ -5,7 +5,6 @@ the API (`serve`), the arq worker (`worker`) or a domain entry point (`import`, 
 """
 
 import asyncio
-import base64
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import select
 
 from api.app import create_app
+from api.relay import decode_id_of, encode_id
 from domain.db import AsyncSession, create_engine, session_factory
 from domain.demo.files import write_import_files
 from domain.demo.service import DEFAULT_SEED, load_demo_shop
-from domain.errors import DomainError, ImportRejected
+from domain.errors import DomainError, ImportRejected, InvalidGlobalId
 from domain.ids import ShopId
 from domain.importing.service import ImportReport, import_directory
 from domain.risk.export import export_scores
@@ -62,10 +62,6 @@ def migrate_database(database_url: str) -> None:
     command.upgrade(config, "head")
 
 
-def _global_id(type_name: str, value: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(f"{type_name}:{value}".encode()).decode().rstrip("=")
-
-
 def parse_shop_id(value: str) -> ShopId:
     """A shop ID from its global ID (as `shop create` prints it) or its raw UUID."""
     try:
@@ -73,11 +69,8 @@ def parse_shop_id(value: str) -> ShopId:
     except ValueError:
         pass
     try:
-        padded = value + "=" * (-len(value) % 4)
-        type_name, _, raw = base64.urlsafe_b64decode(padded).decode().partition(":")
-        if type_name == "Shop":
-            return ShopId(uuid.UUID(raw))
-    except (ValueError, UnicodeDecodeError):
+        return ShopId(decode_id_of(value, "Shop", field="shop"))
+    except InvalidGlobalId:
         pass
     raise typer.BadParameter(f"{value!r} is not a shop ID", param_hint="--shop")
 
@@ -123,7 +116,7 @@ def shop_create(
             return shop.id
 
     shop_id = _run(_with_sessions(settings, work))
-    typer.echo(_global_id("Shop", shop_id))
+    typer.echo(encode_id("Shop", shop_id))
 
 
 @apikey_app.command("create")
@@ -258,7 +251,7 @@ def demo(
     typer.echo("preparing the demo shop …")
     shop_id, raw_key, created = asyncio.run(_prepare_demo(settings, customers))
     state = "loaded" if created else "already there"
-    typer.echo(f"demo shop {_global_id('Shop', shop_id)} ({state})")
+    typer.echo(f"demo shop {encode_id('Shop', shop_id)} ({state})")
     typer.echo(f"admin API key: {raw_key}")
     typer.echo(f"GraphiQL:      http://{host}:{port}/graphql  (the key is pre-filled)")
     headers = {"Authorization": f"Bearer {raw_key}"}
