@@ -203,7 +203,10 @@ class RecordBatch:
 
 @dataclass(frozen=True, slots=True)
 class PlatformAccount:
-    """What a platform needs to talk to one connected account (credentials decrypted)."""
+    """What a platform needs to talk to one connected account (credentials decrypted).
+
+    `base_url` points the client at a sandbox or a fake server; None means the mall itself.
+    """
 
     connection_id: ConnectionId
     external_account_id: str
@@ -212,12 +215,86 @@ class PlatformAccount:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """Who the credentials belong to, as the mall answered when they were checked."""
+
+    # Stable id of the account on the mall (Shopify shop domain, Rakuten shop URL, seller id).
+    external_account_id: str
+    name: str = ""
+
+
+# Cursor of an incremental sync: opaque to everyone but the platform that made it. Stored as
+# JSON on the connection; an empty cursor means "never synced" (backfill).
+SyncCursor = Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRecord:
+    """A vendor record that could not be validated or mapped; the rest of the page goes on."""
+
+    kind: str  # "order", "customer", "subscription", "subscription_event"
+    external_id: str | None
+    problem: str
+
+
+@dataclass(frozen=True, slots=True)
+class PageStats:
+    """What fetching one page cost: requests sent and time spent waiting for rate limits."""
+
+    requests: int = 0
+    throttle_waits: int = 0
+    throttle_wait_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPage:
+    """One page of a sync: records to persist, then the cursor to resume after them.
+
+    The sync stores `records` and `cursor` in one transaction, so an interrupted sync resumes
+    after the last stored page; re-fetching a page is harmless because ingest is idempotent.
+    """
+
+    records: RecordBatch
+    cursor: SyncCursor
+    rejected: tuple[RejectedRecord, ...] = ()
+    stats: PageStats = PageStats()
+    # Backfill progress when the platform can tell (0 to 1), else None.
+    progress: float | None = None
+
+
+class PrivacyAction(StrEnum):
+    """What a privacy-law request asks of the shop's data (Shopify's mandatory topics, APPI)."""
+
+    DATA_REQUEST = "data_request"
+    REDACT_CUSTOMER = "redact_customer"
+    REDACT_SHOP = "redact_shop"
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyRequest:
+    action: PrivacyAction
+    customer_external_ids: tuple[str, ...] = ()
+    order_external_ids: tuple[str, ...] = ()
+    email: str | None = None
+    phone: str | None = None
+    # The mall's id of the request, kept as proof of what was answered.
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookEvent:
-    """A verified webhook, parsed: its id for the inbox and the records it carries."""
+    """A verified webhook, parsed: its id for the inbox and what it asks of Kizuki.
+
+    `records` are upserted (older versions never overwrite newer ones); `privacy` is acted on;
+    `resync` asks for an incremental sync soon (notifications that carry only ids).
+    """
 
     event_id: str
     topic: str
-    records: RecordBatch
+    records: RecordBatch = RecordBatch()
+    privacy: PrivacyRequest | None = None
+    resync: bool = False
+    occurred_at: datetime | None = None
 
 
 class PlatformError(Exception):
@@ -252,23 +329,34 @@ class PlatformRejected(PlatformError):
 
 
 class StorePlatform(Protocol):
-    """One mall: reads records since a moment and understands its webhooks."""
+    """One mall: checks credentials, reads pages of records incrementally, understands webhooks.
+
+    Found through the `kizuki.integrations` entry-point group: each entry point names a
+    factory `(PlatformDeps) -> StorePlatform` (see `integrations/__init__.py`).
+    """
 
     @property
     def name(self) -> str:
         """The platform's name as stored on connections (`shopify`, or a plugin's own)."""
         ...
 
-    def orders_since(
-        self, account: PlatformAccount, since: datetime | None
-    ) -> AsyncIterator[OrderRecord]:
-        """Orders created or updated at or after `since` (all when None), lines included."""
+    async def check_account(
+        self, credentials: Mapping[str, str], base_url: str | None
+    ) -> AccountInfo:
+        """Whose account the credentials open; raises `PlatformAuthRevoked` when they do not."""
         ...
 
-    def customers_since(
-        self, account: PlatformAccount, since: datetime | None
-    ) -> AsyncIterator[CustomerRecord]:
-        """Customers created or updated at or after `since` (all when None)."""
+    def sync_pages(
+        self, account: PlatformAccount, cursor: SyncCursor, since: datetime | None
+    ) -> AsyncIterator[SyncPage]:
+        """Pages of orders, customers and subscriptions changed since the cursor.
+
+        Empty cursor: the whole history the mall allows (backfill). `since`: start from that
+        moment instead of the cursor (a manual re-sync). Each page's cursor resumes after it;
+        the last page's cursor is the next incremental sync's start. Vendor records that fail
+        validation come back in `rejected`, never as exceptions; failures of the mall itself
+        raise `PlatformError`s.
+        """
         ...
 
     def verify_webhook(
@@ -277,6 +365,8 @@ class StorePlatform(Protocol):
         """Whether the raw body was signed by the platform for this account (constant time)."""
         ...
 
-    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-        """The records of a verified webhook; raises `PlatformRejected` when it is unusable."""
+    def parse_webhook(
+        self, account: PlatformAccount, headers: Mapping[str, str], body: bytes
+    ) -> WebhookEvent:
+        """What a verified webhook carries; raises `PlatformRejected` when it is unusable."""
         ...

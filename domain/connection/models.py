@@ -39,6 +39,10 @@ class Connection(TenantModel, table=True):
     cursors: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
     last_sync_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, sa_type=Text)
+    # Set when the first sync has read all the history the mall allows.
+    backfilled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A running sync holds the connection until then: one sync per connection at a time.
+    sync_lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -52,6 +56,7 @@ class SyncRun(TenantModel, table=True):
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     connection_id: uuid.UUID
     kind: str = Field(default="incremental", max_length=32)
+    since: datetime | None = Field(default=None, sa_type=UTCDateTime)
     status: SyncStatus = Field(default=SyncStatus.RUNNING, sa_type=String(16))
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

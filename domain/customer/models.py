@@ -63,3 +63,29 @@ class CustomerIdentity(TenantModel, table=True):
     merge_evidence: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
     source_updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CustomerMerge(TenantModel, table=True):
+    """One customer absorbed into another, with what moved, so an unmerge restores both exactly.
+
+    `snapshot` holds the absorbed customer's own fields as they were; the identities, orders
+    and subscriptions that moved are found again through their `identity_id`.
+    """
+
+    __tablename__ = "customer_merge"
+    __table_args__ = (
+        ForeignKeyConstraint(["shop_id", "survivor_id"], ["customer.shop_id", "customer.id"]),
+        Index("ix_customer_merge_survivor", "shop_id", "survivor_id"),
+        Index("ix_customer_merge_absorbed", "shop_id", "absorbed_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    survivor_id: uuid.UUID
+    # No foreign key: the absorbed customer row is deleted and re-created by an unmerge.
+    absorbed_id: uuid.UUID
+    identity_ids: list[str] = Field(default_factory=list, sa_type=JSONValue)
+    snapshot: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+    # "email", "phone" or "staff"; with the hashes or the staff member that decided it.
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_type=JSONValue)
+    merged_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    unmerged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -49,6 +49,8 @@ class Order(TenantModel, table=True):
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     connection_id: uuid.UUID
     customer_id: uuid.UUID
+    # The identity the mall named as buyer: which customer it belongs to again after an unmerge.
+    identity_id: uuid.UUID | None = None
     external_id: str = Field(max_length=200)
     ordered_at: datetime = Field(sa_type=UTCDateTime)
     status: OrderStatus = Field(default=OrderStatus.OPEN, sa_type=String(16))

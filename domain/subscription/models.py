@@ -36,6 +36,7 @@ class Subscription(TenantModel, table=True):
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     connection_id: uuid.UUID
     customer_id: uuid.UUID
+    identity_id: uuid.UUID | None = None
     external_id: str = Field(max_length=200)
     status: SubscriptionStatus = Field(default=SubscriptionStatus.ACTIVE, sa_type=String(16))
     interval_days: int = 30
