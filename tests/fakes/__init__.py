@@ -1,0 +1,1 @@
+"""Fake servers of the malls' APIs and the machinery that serves them on loopback."""
