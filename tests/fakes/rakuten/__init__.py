@@ -1,0 +1,1 @@
+"""A fake Rakuten RMS (RakutenPay Order API) for integration tests, with a test-driven clock."""
