@@ -1,5 +1,11 @@
-"""Customers and their identities: one identity per (connection, external id), a new identity
-makes a new customer; contact data is normalised and hashed on the way in."""
+"""Customers and their identities: one identity per (connection, external id); a new identity
+joins the shop's customer it shares an email or phone hash with, or makes a new customer
+(see `domain.ingest.linking`); contact data is normalised and hashed on the way in.
+
+A customer's own fields (name, phone, birth date) follow its primary identity, the one that
+made it. Identities that joined later (linked at ingest or merged by staff) update only
+themselves, so two malls' versions of a person never overwrite each other on every sync.
+"""
 
 import uuid
 from collections.abc import Mapping, Sequence
@@ -14,6 +20,14 @@ from domain.db import AsyncSession
 from domain.ids import new_id
 from domain.ingest.contact import e164, normalise_email, sha256_hex
 from domain.ingest.context import Counts, IngestContext, Touched, is_older, newest_by_key
+from domain.ingest.linking import (
+    Contact,
+    Newcomer,
+    find_candidates,
+    link_newcomers,
+    suggestion,
+    with_suggestion,
+)
 from domain.ingest.statements import (
     chunked,
     execute_many,
@@ -33,6 +47,18 @@ _IDENTITY = table_of(CustomerIdentity)
 MARKETING_RESTRICTED_PLATFORMS = frozenset({Platform.AMAZON.value})
 
 
+# Keys of `merge_evidence` that mark an identity as not its customer's primary one.
+SECONDARY_MARKERS = ("matched", "merged")
+
+
+@dataclass(frozen=True, slots=True)
+class Buyer:
+    """Who an order or subscription belongs to: the customer and the identity that bought."""
+
+    customer_id: uuid.UUID
+    identity_id: uuid.UUID
+
+
 @dataclass(frozen=True, slots=True)
 class _Stored:
     identity_id: uuid.UUID
@@ -40,6 +66,15 @@ class _Stored:
     values: tuple[Any, ...]
     source_updated_at: datetime | None
     created_at: datetime
+    evidence: dict[str, Any]
+
+    @property
+    def primary(self) -> bool:
+        return not any(marker in self.evidence for marker in SECONDARY_MARKERS)
+
+    @property
+    def contact(self) -> Contact:
+        return Contact(self.values[2], self.values[5])
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +105,14 @@ class _Profile:
             phone_hash=sha256_hex(phone) if phone else None,
             birth_date=record.birth_date,
         )
+
+    @property
+    def contact(self) -> Contact:
+        return Contact(self.email_hash, self.phone_hash)
+
+    def identity_values(self) -> tuple[Any, ...]:
+        """What an identity stores itself (see `_identity_values`)."""
+        return (self.email, self.email_hash, self.email_masked, self.phone_hash)
 
     def values(self) -> tuple[Any, ...]:
         return (
@@ -103,6 +146,7 @@ async def _load(
                 identity.phone_hash,
                 customer.birth_date,
                 customer.created_at,
+                identity.merge_evidence,
             )
             .join_from(
                 _IDENTITY,
@@ -116,11 +160,16 @@ async def _load(
             )
         )
         for row in await fetch_all(session, statement):
-            external_id, identity_id, customer_id, updated_at, *values, created_at = row
+            external_id, identity_id, customer_id, updated_at, *values, created_at, evidence = row
             stored[external_id] = _Stored(
-                identity_id, customer_id, tuple(values), updated_at, created_at
+                identity_id, customer_id, tuple(values), updated_at, created_at, evidence or {}
             )
     return stored
+
+
+def _identity_values(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """email, email_hash, email_masked, phone_hash out of a stored values tuple."""
+    return (values[1], values[2], values[3], values[5])
 
 
 def _customer_row(
@@ -153,10 +202,13 @@ def _identity_row(
     external_id: str,
     profile: _Profile,
     source_updated_at: datetime | None,
+    *,
+    identity_id: uuid.UUID,
+    evidence: dict[str, Any],
 ) -> dict[str, Any]:
     return {
         "shop_id": context.shop_id,
-        "id": new_id(),
+        "id": identity_id,
         "customer_id": customer_id,
         "connection_id": context.connection_id,
         "platform": context.platform,
@@ -165,7 +217,7 @@ def _identity_row(
         "email_hash": profile.email_hash,
         "phone_hash": profile.phone_hash,
         "email_masked": profile.email_masked,
-        "merge_evidence": {},
+        "merge_evidence": evidence,
         "source_updated_at": source_updated_at,
         "created_at": context.now,
     }
@@ -180,54 +232,94 @@ async def upsert_customers(
     records: Sequence[CustomerRecord],
     referenced: Mapping[str, datetime],
     touched: Touched,
-) -> tuple[dict[str, uuid.UUID], Counts]:
-    """Customer ids for every record and every referenced external id, creating what is new.
+) -> tuple[dict[str, Buyer], Counts]:
+    """The buyer (customer and identity) of every record and referenced external id.
 
     `referenced` maps external ids that orders or subscriptions point at to their earliest
     time; unknown ones become bare customers, created at that time (and counted as inserted).
+    New identities are linked by contact hashes (see `domain.ingest.linking`); stored ones
+    whose hashes change get a merge suggestion when they now match another customer.
     """
     newest = newest_by_key((record.external_id, record) for record in records)
     wanted = sorted(newest.keys() | referenced.keys())
     stored = await _load(session, context, wanted)
-    ids = {external_id: found.customer_id for external_id, found in stored.items()}
+    buyers = {key: Buyer(found.customer_id, found.identity_id) for key, found in stored.items()}
 
-    new_customers: list[dict[str, Any]] = []
-    new_identities: list[dict[str, Any]] = []
-    changed_customers: dict[uuid.UUID, dict[str, Any]] = {}
-    changed_identities: list[dict[str, Any]] = []
+    newcomers: list[tuple[Newcomer, _Profile, CustomerRecord | None]] = []
+    changed: list[tuple[_Stored, _Profile, CustomerRecord]] = []
     unchanged = 0
     for external_id in wanted:
         record = newest.get(external_id)
         profile = _Profile.of(record) if record is not None else _EMPTY
         found = stored.get(external_id)
         if found is None:
-            customer_id = new_id()
-            ids[external_id] = customer_id
-            created_at = (record.created_at if record else None) or referenced.get(
-                external_id, context.now
-            )
-            updated_at = record.source_updated_at if record else None
-            new_customers.append(_customer_row(context, customer_id, profile, created_at))
-            new_identities.append(
-                _identity_row(context, customer_id, external_id, profile, updated_at)
-            )
+            newcomers.append((Newcomer(external_id, new_id(), profile.contact), profile, record))
+        elif record is None:
             continue
-        if record is None:
-            continue
-        created_at = record.created_at or found.created_at
-        if is_older(record.source_updated_at, found.source_updated_at) or (
-            found.values == profile.values()
-            and found.source_updated_at == record.source_updated_at
-            and found.created_at == created_at
-        ):
+        elif _is_unchanged(found, profile, record):
             unchanged += 1
-            continue
-        changed_customers[found.customer_id] = _customer_row(
-            context, found.customer_id, profile, created_at
+        else:
+            changed.append((found, profile, record))
+
+    rechecked = [(f, p) for f, p, _ in changed if p.contact != f.contact]
+    contacts = [n.contact for n, _, _ in newcomers] + [p.contact for _, p in rechecked]
+    candidates = await find_candidates(session, context, contacts)
+    links = link_newcomers([n for n, _, _ in newcomers], candidates, context.now)
+
+    new_customers: list[dict[str, Any]] = []
+    new_identities: list[dict[str, Any]] = []
+    joined: set[uuid.UUID] = set()
+    for newcomer, profile, record in newcomers:
+        link = links.get(newcomer.key)
+        evidence = dict(link.evidence) if link is not None else {}
+        if link is not None and link.customer_id is not None:
+            customer_id = link.customer_id
+            joined.add(customer_id)
+        elif link is not None and link.leader != newcomer.key:
+            customer_id = buyers[link.leader].customer_id
+            evidence["customer_id"] = str(customer_id)
+        else:
+            customer_id = new_id()
+            created_at = (record.created_at if record else None) or referenced.get(
+                newcomer.key, context.now
+            )
+            new_customers.append(_customer_row(context, customer_id, profile, created_at))
+        buyers[newcomer.key] = Buyer(customer_id, newcomer.identity_id)
+        new_identities.append(
+            _identity_row(
+                context,
+                customer_id,
+                newcomer.key,
+                profile,
+                record.source_updated_at if record else None,
+                identity_id=newcomer.identity_id,
+                evidence=evidence,
+            )
         )
+
+    suggestions = {
+        found.identity_id: suggestion(found.customer_id, profile.contact, candidates, context.now)
+        for found, profile in rechecked
+    }
+    changed_customers: dict[uuid.UUID, dict[str, Any]] = {}
+    changed_identities: list[dict[str, Any]] = []
+    for found, profile, record in changed:
+        evidence = found.evidence
+        if found.identity_id in suggestions:
+            evidence = with_suggestion(evidence, suggestions[found.identity_id])
+        if found.primary:
+            changed_customers[found.customer_id] = _customer_row(
+                context, found.customer_id, profile, record.created_at or found.created_at
+            )
         changed_identities.append(
             _identity_row(
-                context, found.customer_id, external_id, profile, record.source_updated_at
+                context,
+                found.customer_id,
+                record.external_id,
+                profile,
+                record.source_updated_at,
+                identity_id=found.identity_id,
+                evidence=evidence,
             )
         )
 
@@ -235,13 +327,30 @@ async def upsert_customers(
     await insert_rows(session, _IDENTITY, new_identities)
     updated = await _apply_updates(session, changed_customers, changed_identities)
     touched.add(row["id"] for row in new_customers)
+    touched.add(joined)
     touched.add(updated)
     counts = Counts(
         inserted=len(new_identities),
         updated=len(updated),
         unchanged=unchanged + len(changed_identities) - len(updated),
     )
-    return ids, counts
+    return buyers, counts
+
+
+def _is_unchanged(found: _Stored, profile: _Profile, record: CustomerRecord) -> bool:
+    """Whether the record would change nothing: older, or the same as what is stored.
+
+    A secondary identity stores only its contact data; the customer's own fields are its
+    primary identity's.
+    """
+    if is_older(record.source_updated_at, found.source_updated_at):
+        return True
+    if found.source_updated_at != record.source_updated_at:
+        return False
+    if not found.primary:
+        return _identity_values(found.values) == profile.identity_values()
+    created_at = record.created_at or found.created_at
+    return found.values == profile.values() and found.created_at == created_at
 
 
 async def _apply_updates(
@@ -249,12 +358,21 @@ async def _apply_updates(
     customers: Mapping[uuid.UUID, Mapping[str, Any]],
     identities: Sequence[Mapping[str, Any]],
 ) -> list[uuid.UUID]:
+    """The customer of each identity that changed (one entry per identity); a customer row
+    follows only its primary identity."""
     # The identity carries the version guard; its customer follows only if it moved.
     identity_update = guarded_upsert(
         session,
         _IDENTITY,
         keys=("shop_id", "connection_id", "external_id"),
-        update=("email", "email_hash", "phone_hash", "email_masked", "source_updated_at"),
+        update=(
+            "email",
+            "email_hash",
+            "phone_hash",
+            "email_masked",
+            "merge_evidence",
+            "source_updated_at",
+        ),
         guard="source_updated_at",
     ).returning(_IDENTITY.c.customer_id)
     updated: list[uuid.UUID] = await returning_many(session, identity_update, identities)
@@ -264,5 +382,7 @@ async def _apply_updates(
         keys=("shop_id", "id"),
         update=("display_name", "email", "phone", "birth_date", "created_at", "updated_at"),
     )
-    await execute_many(session, customer_update, [customers[i] for i in updated])
+    await execute_many(
+        session, customer_update, [customers[i] for i in dict.fromkeys(updated) if i in customers]
+    )
     return updated

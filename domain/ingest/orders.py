@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from domain.db import AsyncSession
 from domain.ids import new_id
 from domain.ingest.context import Counts, IngestContext, Touched, is_older, newest_by_key
+from domain.ingest.customers import Buyer
 from domain.ingest.statements import (
     chunked,
     execute_many,
@@ -36,6 +37,7 @@ _PRODUCT = table_of(Product)
 
 _UPDATED_COLUMNS = (
     "customer_id",
+    "identity_id",
     "ordered_at",
     "status",
     "currency",
@@ -88,7 +90,7 @@ async def _load(
 def _order_row(
     context: IngestContext,
     order_id: uuid.UUID,
-    customer_id: uuid.UUID,
+    buyer: Buyer,
     record: OrderRecord,
     digest: str,
 ) -> dict[str, Any]:
@@ -96,7 +98,8 @@ def _order_row(
         "shop_id": context.shop_id,
         "id": order_id,
         "connection_id": context.connection_id,
-        "customer_id": customer_id,
+        "customer_id": buyer.customer_id,
+        "identity_id": buyer.identity_id,
         "external_id": record.external_id,
         "ordered_at": record.ordered_at,
         "status": record.status.value,
@@ -183,7 +186,7 @@ async def upsert_orders(
     session: AsyncSession,
     context: IngestContext,
     records: Sequence[OrderRecord],
-    customer_ids: Mapping[str, uuid.UUID],
+    buyers: Mapping[str, Buyer],
     touched: Touched,
     *,
     with_lines: bool,
@@ -202,18 +205,18 @@ async def upsert_orders(
     unchanged = 0
     for external_id, record in newest.items():
         digest = record_digest(record)
-        customer_id = customer_ids[record.customer_external_id]
+        buyer = buyers[record.customer_external_id]
         found = stored.get(external_id)
         if found is None:
             order_id = new_id()
-            new_orders.append(_order_row(context, order_id, customer_id, record, digest))
+            new_orders.append(_order_row(context, order_id, buyer, record, digest))
             new_records.append((order_id, record))
         elif found.source_hash == digest or is_older(
             record.source_updated_at, found.source_updated_at
         ):
             unchanged += 1
         else:
-            row = _order_row(context, found.order_id, customer_id, record, digest)
+            row = _order_row(context, found.order_id, buyer, record, digest)
             changed[found.order_id] = (record, row)
 
     updated = await returning_many(

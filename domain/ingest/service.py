@@ -81,7 +81,9 @@ async def ingest_batch(
 
     Customers, orders and subscriptions are keyed by (connection, external id); a version with
     an older `source_updated_at` never overwrites a newer one. Unknown customers referenced by
-    orders or subscriptions are created bare. Events referring to subscriptions neither in the
+    orders or subscriptions are created bare. A new identity joins the shop's customer that
+    has its email or phone (see `domain.ingest.linking`); orders and subscriptions record the
+    identity that bought. Events referring to subscriptions neither in the
     batch nor stored raise `InvalidInput`. Order aggregates of every customer whose orders
     changed are recomputed. `with_lines=False`: the orders carry no line data, so orders
     arriving without lines keep their stored ones. Flushes, never commits.
@@ -94,14 +96,14 @@ async def ingest_batch(
         connection = await session.connection()
         await connection.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     touched = Touched()
-    customer_ids, customers = await upsert_customers(
+    buyers, customers = await upsert_customers(
         session, context, batch.customers, _referenced_customers(batch), touched
     )
     orders = await upsert_orders(
-        session, context, batch.orders, customer_ids, touched, with_lines=with_lines
+        session, context, batch.orders, buyers, touched, with_lines=with_lines
     )
     refs, subscriptions = await upsert_subscriptions(
-        session, context, batch.subscriptions, customer_ids, touched
+        session, context, batch.subscriptions, buyers, touched
     )
     events = await insert_subscription_events(
         session, context, batch.subscription_events, refs, touched

@@ -12,6 +12,7 @@ from domain.db import AsyncSession
 from domain.errors import InvalidInput
 from domain.ids import new_id
 from domain.ingest.context import Counts, IngestContext, Touched, is_older, newest_by_key
+from domain.ingest.customers import Buyer
 from domain.ingest.statements import (
     chunked,
     fetch_all,
@@ -30,6 +31,7 @@ _EVENT = table_of(SubscriptionEvent)
 
 _COMPARED = (
     "customer_id",
+    "identity_id",
     "status",
     "interval_days",
     "product_title",
@@ -69,14 +71,15 @@ async def _load(
 def _row(
     context: IngestContext,
     subscription_id: uuid.UUID,
-    customer_id: uuid.UUID,
+    buyer: Buyer,
     record: SubscriptionRecord,
 ) -> dict[str, Any]:
     return {
         "shop_id": context.shop_id,
         "id": subscription_id,
         "connection_id": context.connection_id,
-        "customer_id": customer_id,
+        "customer_id": buyer.customer_id,
+        "identity_id": buyer.identity_id,
         "external_id": record.external_id,
         "status": record.status.value,
         "interval_days": record.interval_days,
@@ -93,7 +96,7 @@ async def upsert_subscriptions(
     session: AsyncSession,
     context: IngestContext,
     records: Sequence[SubscriptionRecord],
-    customer_ids: Mapping[str, uuid.UUID],
+    buyers: Mapping[str, Buyer],
     touched: Touched,
 ) -> tuple[dict[str, SubscriptionRef], Counts]:
     """Insert new subscriptions, update changed ones unless older; refs of all of them."""
@@ -104,17 +107,17 @@ async def upsert_subscriptions(
     changed: list[dict[str, Any]] = []
     unchanged = 0
     for external_id, record in newest.items():
-        customer_id = customer_ids[record.customer_external_id]
+        buyer = buyers[record.customer_external_id]
         found = stored.get(external_id)
         if found is None:
-            row = _row(context, new_id(), customer_id, record)
+            row = _row(context, new_id(), buyer, record)
             new_rows.append(row)
-            refs[external_id] = SubscriptionRef(row["id"], customer_id)
+            refs[external_id] = SubscriptionRef(row["id"], buyer.customer_id)
             continue
         subscription_id, values = found
         stored_customer, *_, stored_updated_at = values
         refs[external_id] = SubscriptionRef(subscription_id, stored_customer)
-        row = _row(context, subscription_id, customer_id, record)
+        row = _row(context, subscription_id, buyer, record)
         if is_older(record.source_updated_at, stored_updated_at) or values == tuple(
             row[name] for name in _COMPARED
         ):
