@@ -27,7 +27,7 @@ FETCH = "page_fetch"
 CURSOR_VALUE = "cursor_value"
 CURSOR_ID = "cursor_id"
 
-SortValue = datetime | int | str | None
+SortValue = datetime | int | float | str | None
 T = TypeVar("T")
 
 
@@ -115,7 +115,7 @@ class SortColumn:
 
     name: str
     column: ColumnElement[Any]
-    value_type: type[datetime] | type[int] | type[str]
+    value_type: type[datetime] | type[int] | type[float] | type[str]
     nullable: bool = False
 
     def position(self, row: Row) -> Position:

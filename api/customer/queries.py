@@ -4,14 +4,24 @@ from api.context import Info
 from api.customer.types import Customer, prefetch_children
 from api.fields import field
 from api.relay import Connection, decode_id_of, page_request, to_connection
-from domain.customer.service import CUSTOMER_SORTS, CustomerSort, count_customers, list_customers
+from domain.customer.service import (
+    CUSTOMER_SORTS,
+    CustomerSort,
+    RiskFilter,
+    count_customers,
+    list_customers,
+)
+from domain.risk.bands import Band
+from domain.risk.signs import Sign
 
 
 @strawberry.type
 class CustomerQuery:
     @field(
         "The shop's customers. `query` matches part of the name or email (any case) or "
-        "exactly a mall's customer id."
+        "exactly a mall's customer id. `riskBands` keeps customers whose current score is in "
+        "one of the bands; `signs` those whose current score shows one of the signs (strength "
+        "0.5 or more). Sorted by `RISK`, customers without a score come last either way."
     )
     async def customers(
         self,
@@ -23,6 +33,8 @@ class CustomerQuery:
         query: str | None = None,
         sort_key: CustomerSort = CustomerSort.CREATED_AT,
         reverse: bool = False,
+        risk_bands: list[Band] | None = None,
+        signs: list[Sign] | None = None,
     ) -> Connection[Customer]:
         column = CUSTOMER_SORTS[sort_key]
         request = page_request(
@@ -34,14 +46,15 @@ class CustomerQuery:
             column=column,
             reverse=reverse,
         )
+        risk = RiskFilter(frozenset(risk_bands or ()), frozenset(signs or ()))
         context = info.context
-        page = await context.run(list_customers, request, sort=sort_key, search=query)
+        page = await context.run(list_customers, request, sort=sort_key, search=query, risk=risk)
         connection = to_connection(
             page,
             sort_key=sort_key.name,
             column=column,
             node=Customer.from_row,
-            count=lambda: context.run(count_customers, search=query),
+            count=lambda: context.run(count_customers, search=query, risk=risk),
         )
         await prefetch_children(info, [edge.node for edge in connection.edges])
         return connection

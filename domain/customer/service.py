@@ -3,22 +3,42 @@
 Reads return frozen rows (not ORM objects): a page of customers with their orders is read
 often, and Core rows cost a fraction of mapped instances. Every query is scoped by `shop_id`;
 the ones every page runs are built once (see `domain.queries`).
+
+Listings may filter by risk band and shown sign (a join with `risk_score` on (shop,
+customer)) and sort by the current risk. Customers without a probability (never scored, or not
+scorable) sort last in both directions; never-scored ones match no band or sign filter. The
+risk order is read in two parts, scored customers then the others, so that a page of the
+scored ones walks the `risk_score (shop_id, probability)` index from the cursor instead of
+sorting the whole shop; the second part is read only when the first does not fill the page.
 """
 
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, bindparam, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+)
 
 from domain.customer.models import Customer, CustomerIdentity
 from domain.db import AsyncSession
 from domain.ids import ShopId
 from domain.pagination import (
+    CURSOR_ID,
+    CURSOR_VALUE,
     FETCH,
     Page,
     PageRequest,
@@ -30,11 +50,25 @@ from domain.pagination import (
     to_page,
 )
 from domain.queries import SHOP_ID, among, dialect_of, rows, shop_of
+from domain.risk.bands import Band
+from domain.risk.models import RiskScore
+from domain.risk.queries import shows_any
+from domain.risk.signs import Sign
 
 CUSTOMER_TABLE: Table = Customer.__table__  # type: ignore[attr-defined]
 CUSTOMER = CUSTOMER_TABLE.c
 IDENTITY_TABLE: Table = CustomerIdentity.__table__  # type: ignore[attr-defined]
 IDENTITY = IDENTITY_TABLE.c
+SCORE_TABLE: Table = RiskScore.__table__  # type: ignore[attr-defined]
+SCORE = SCORE_TABLE.c
+# Customers with their current score, if any: what risk filters read.
+SCORED_CUSTOMERS: FromClause = CUSTOMER_TABLE.outerjoin(
+    SCORE_TABLE, and_(SCORE.shop_id == CUSTOMER.shop_id, SCORE.customer_id == CUSTOMER.id)
+)
+# Scores with their customers: the risk order's first part, driven by the score index.
+SCORES_WITH_CUSTOMERS: FromClause = SCORE_TABLE.join(
+    CUSTOMER_TABLE, and_(CUSTOMER.shop_id == SCORE.shop_id, CUSTOMER.id == SCORE.customer_id)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +88,25 @@ class CustomerRow:
 
 
 @dataclass(frozen=True, slots=True)
+class RankedCustomerRow(CustomerRow):
+    """A customer listed by risk: the current P(no purchase), None when there is none."""
+
+    risk_probability: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class RiskFilter:
+    """Customers whose current score is in one of `bands` and shows one of `signs` (see
+    `domain.risk.signs.SHOWN_AT`); an empty collection does not filter."""
+
+    bands: frozenset[Band] = field(default_factory=frozenset)
+    signs: frozenset[Sign] = field(default_factory=frozenset)
+
+    def __bool__(self) -> bool:
+        return bool(self.bands or self.signs)
+
+
+@dataclass(frozen=True, slots=True)
 class IdentityRow:
     id: uuid.UUID
     customer_id: uuid.UUID
@@ -64,12 +117,16 @@ class IdentityRow:
     email_masked: bool
 
 
+RISK_NAME = "risk_probability"
+
+
 class CustomerSort(StrEnum):
     CREATED_AT = "created_at"
     LAST_ORDER_AT = "last_order_at"
     TOTAL_SPENT = "total_spent"
     ORDER_COUNT = "order_count"
     NAME = "display_name"
+    RISK = "risk_probability"
 
 
 CUSTOMER_SORTS: dict[CustomerSort, SortColumn] = {
@@ -80,6 +137,7 @@ CUSTOMER_SORTS: dict[CustomerSort, SortColumn] = {
     CustomerSort.TOTAL_SPENT: SortColumn("total_spent", CUSTOMER.total_spent, int),
     CustomerSort.ORDER_COUNT: SortColumn("order_count", CUSTOMER.order_count, int),
     CustomerSort.NAME: SortColumn("display_name", CUSTOMER.display_name, str),
+    CustomerSort.RISK: SortColumn(RISK_NAME, SCORE.probability, float, nullable=True),
 }
 
 _CUSTOMER_COLUMNS = [CUSTOMER[f.name] for f in fields(CustomerRow)]
@@ -110,15 +168,101 @@ def _search(shop_id: ShopId, search: str | None) -> ColumnElement[bool] | None:
     )
 
 
+def _risk_condition(risk: RiskFilter, dialect: str) -> ColumnElement[bool] | None:
+    """The score's band and shown signs as `risk` asks; None when it asks for nothing."""
+    conditions: list[ColumnElement[bool]] = []
+    if risk.bands:
+        conditions.append(SCORE.band.in_(sorted(band.value for band in risk.bands)))
+    if risk.signs:
+        conditions.append(shows_any(SCORE.reasons, risk.signs, dialect))
+    return and_(*conditions) if conditions else None
+
+
 @cache
-def _customer_page(sort: CustomerSort, shape: PageShape) -> Select[Any]:
+def _customer_page(sort: CustomerSort, shape: PageShape, scored: bool) -> Select[Any]:
+    """A page's statement (any sort but risk); `scored`: joined with the current scores."""
     column = CUSTOMER_SORTS[sort]
+    statement = select(*_CUSTOMER_COLUMNS)
+    if scored:
+        statement = statement.select_from(SCORED_CUSTOMERS)
     return (
-        select(*_CUSTOMER_COLUMNS)
-        .where(shop_of(CUSTOMER.shop_id), beyond_cursor(column, CUSTOMER.id, shape))
+        statement.where(shop_of(CUSTOMER.shop_id), beyond_cursor(column, CUSTOMER.id, shape))
         .order_by(*order_by(column, CUSTOMER.id, shape))
         .limit(bindparam(FETCH))
     )
+
+
+@cache
+def _scored_part(shape: PageShape) -> Select[Any] | None:
+    """Customers with a probability past the cursor, in fetch order; None when the cursor is
+    among the unscored and the fetch goes on from there (every scored customer is before)."""
+    if shape.null_cursor and not shape.backward:
+        return None
+    down = shape.descending != shape.backward
+    probability, key = SCORE.probability, SCORE.customer_id
+    statement = (
+        select(*_CUSTOMER_COLUMNS, probability.label(RISK_NAME))
+        .select_from(SCORES_WITH_CUSTOMERS)
+        .where(shop_of(SCORE.shop_id), probability.is_not(None))
+    )
+    if shape.null_cursor is False:
+        value: ColumnElement[Any] = bindparam(CURSOR_VALUE)
+        cursor_id: ColumnElement[Any] = bindparam(CURSOR_ID)
+        # The plain bound first: it is what starts the index scan at the cursor.
+        if down:
+            statement = statement.where(
+                probability <= value,
+                or_(probability < value, and_(probability == value, key < cursor_id)),
+            )
+        else:
+            statement = statement.where(
+                probability >= value,
+                or_(probability > value, and_(probability == value, key > cursor_id)),
+            )
+    order = (probability.desc(), key.desc()) if down else (probability.asc(), key.asc())
+    return statement.order_by(*order).limit(bindparam(FETCH))
+
+
+@cache
+def _unscored_part(shape: PageShape) -> Select[Any] | None:
+    """Customers without a probability past the cursor, in fetch order; None when the cursor
+    is among the scored and the fetch goes back from there (every unscored one is after)."""
+    if shape.null_cursor is False and shape.backward:
+        return None
+    down = shape.descending != shape.backward
+    statement = (
+        select(*_CUSTOMER_COLUMNS, SCORE.probability.label(RISK_NAME))
+        .select_from(SCORED_CUSTOMERS)
+        .where(shop_of(CUSTOMER.shop_id), SCORE.probability.is_(None))
+    )
+    if shape.null_cursor:
+        cursor_id: ColumnElement[Any] = bindparam(CURSOR_ID)
+        statement = statement.where(CUSTOMER.id < cursor_id if down else CUSTOMER.id > cursor_id)
+    return statement.order_by(CUSTOMER.id.desc() if down else CUSTOMER.id.asc()).limit(
+        bindparam(FETCH)
+    )
+
+
+async def _risk_rows(
+    session: AsyncSession,
+    request: PageRequest,
+    parameters: dict[str, Any],
+    conditions: list[ColumnElement[bool]],
+) -> list[RankedCustomerRow]:
+    """The rows of a page by risk, in fetch order: the part the fetch starts in, then the
+    other one only if the first did not fill it."""
+    shape = request.shape
+    parts = (_scored_part(shape), _unscored_part(shape))
+    found: list[RankedCustomerRow] = []
+    fetch = int(parameters[FETCH])
+    for statement in reversed(parts) if request.backward else parts:
+        if statement is None or len(found) >= fetch:
+            continue
+        for condition in conditions:
+            statement = statement.where(condition)
+        read = await rows(session, statement, {**parameters, FETCH: fetch - len(found)})
+        found += [RankedCustomerRow(*row) for row in read]
+    return found
 
 
 @cache
@@ -151,25 +295,44 @@ async def list_customers(
     *,
     sort: CustomerSort = CustomerSort.CREATED_AT,
     search: str | None = None,
+    risk: RiskFilter | None = None,
 ) -> Page[CustomerRow]:
-    """One page of the shop's customers in `sort` order, optionally narrowed by `search`."""
+    """One page of the shop's customers in `sort` order, narrowed by `search` and `risk`.
+
+    By risk: P(no purchase) ascending (or descending), customers without a score last either
+    way, ties by id, so cursors stay stable.
+    """
+    risk = risk or RiskFilter()
     parameters = {SHOP_ID: shop_id, **page_parameters(CUSTOMER_SORTS[sort], request)}
-    statement = _customer_page(sort, request.shape)
-    condition = _search(shop_id, search)
-    if condition is not None:
+    conditions = [
+        condition
+        for condition in (_search(shop_id, search), _risk_condition(risk, dialect_of(session)))
+        if condition is not None
+    ]
+    if sort is CustomerSort.RISK:
+        ranked = await _risk_rows(session, request, parameters, conditions)
+        return to_page(ranked, request)
+    statement = _customer_page(sort, request.shape, bool(risk))
+    for condition in conditions:
         statement = statement.where(condition)
     found = await rows(session, statement, parameters)
     return to_page([CustomerRow(*row) for row in found], request)
 
 
 async def count_customers(
-    session: AsyncSession, shop_id: ShopId, *, search: str | None = None
+    session: AsyncSession,
+    shop_id: ShopId,
+    *,
+    search: str | None = None,
+    risk: RiskFilter | None = None,
 ) -> int:
-    """How many customers `list_customers` would page through with the same `search`."""
-    statement = select(func.count()).select_from(CUSTOMER_TABLE).where(CUSTOMER.shop_id == shop_id)
-    condition = _search(shop_id, search)
-    if condition is not None:
-        statement = statement.where(condition)
+    """How many customers `list_customers` would page through with the same filters."""
+    risk = risk or RiskFilter()
+    source = SCORED_CUSTOMERS if risk else CUSTOMER_TABLE
+    statement = select(func.count()).select_from(source).where(CUSTOMER.shop_id == shop_id)
+    for condition in (_search(shop_id, search), _risk_condition(risk, dialect_of(session))):
+        if condition is not None:
+            statement = statement.where(condition)
     return int((await rows(session, statement))[0][0])
 
 

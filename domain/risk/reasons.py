@@ -7,11 +7,15 @@ template per (sign, evidence shape), because a million customers' reasons built 
 a time would cost more than fitting the model.
 """
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
 from domain.risk.scoring import RiskScores
-from domain.risk.signs import Sign
+from domain.risk.signs import SHOWN_AT, Sign
 
 DECIMALS = 4
 
@@ -38,6 +42,29 @@ def top_signs(scores: RiskScores) -> NDArray[np.int8]:
     first = np.argmax(applies, axis=1)
     top = scores.reasons[np.arange(scores.reasons.shape[0]), first]
     return np.where(applies.any(axis=1), top, np.int8(-1)).astype(np.int8)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSigns:
+    """What a stored reasons array says at a glance: its top sign and the signs that show."""
+
+    top: str | None  # the sign of largest contribution; None without reasons
+    shown: tuple[str, ...]  # signs with strength at least `SHOWN_AT`, in reason order
+
+
+def stored_signs(reasons: Sequence[Any]) -> StoredSigns:
+    """`StoredSigns` of one customer's stored reasons (elements as `reason_documents` writes)."""
+    names: list[str] = []
+    shown: list[str] = []
+    for element in reasons:
+        if not isinstance(element, dict):
+            continue
+        name = str(element.get("sign", ""))
+        names.append(name)
+        strength = element.get("strength", 0.0)
+        if isinstance(strength, int | float) and strength >= SHOWN_AT:
+            shown.append(name)
+    return StoredSigns(names[0] if names else None, tuple(shown))
 
 
 def _fragments(scores: RiskScores, sign: Sign, size: int) -> NDArray[np.object_]:

@@ -158,6 +158,9 @@ def publish_changes(jobs: Jobs | None, shop_id: ShopId, result: Stored, as_of: d
                 "band": change.band,
                 "previous_band": change.previous,
                 "probability": change.probability,
+                "top_sign": change.signs.top,
+                # Signs showing in the new score, comma-separated (event data stay flat).
+                "signs": ",".join(change.signs.shown),
                 "changed": 1,
                 "as_of": as_of.isoformat(),
             }

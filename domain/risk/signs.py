@@ -22,6 +22,14 @@ class Sign(IntEnum):
     SUBSCRIPTION = 2
 
 
+# A sign *shows* for a customer when it is among the reasons of their score with at least this
+# strength: interval, 1.7 times past their usual interval (a first-time buyer: past the day by
+# which half of the returning first-timers were back); basket, amount or quantity down by half;
+# subscription, a recent pause or cancellation, or two recent skips. What the `signs` filters
+# of the API select on; every sign that applies stays among the reasons, however weak.
+SHOWN_AT = 0.5
+
+
 @dataclass(frozen=True, slots=True)
 class Evidence:
     """The numbers behind each sign, per customer (amounts in the currency's minor unit)."""

@@ -52,6 +52,7 @@ from domain.ingest.statements import (
 )
 from domain.risk.copy import driver_connection, execute
 from domain.risk.models import RiskScore, RiskScoreHistory
+from domain.risk.reasons import StoredSigns, stored_signs
 
 FloatArray = NDArray[np.float64]
 UuidArray = NDArray[np.void]
@@ -95,6 +96,7 @@ class BandChange:
     previous: str | None  # None: the customer had no score yet
     band: str
     probability: float | None
+    signs: StoredSigns  # of the new score
 
 
 @dataclass
@@ -145,7 +147,14 @@ class ScoreWriter:
         connection = await self.session.connection()
         listed = (
             await connection.execute(
-                select(batch.c.customer_id, score.c.band, batch.c.band, batch.c.probability, total)
+                select(
+                    batch.c.customer_id,
+                    score.c.band,
+                    batch.c.band,
+                    batch.c.probability,
+                    total,
+                    batch.c.reasons,
+                )
                 .select_from(joined)
                 .where(changed)
                 .order_by(batch.c.customer_id)
@@ -156,7 +165,10 @@ class ScoreWriter:
             return
         self.changed += int(listed[0][4])
         room = self.keep_changes - len(self.changes)
-        self.changes += [BandChange(row[0], row[1], row[2], row[3]) for row in listed[:room]]
+        self.changes += [
+            BandChange(row[0], row[1], row[2], row[3], stored_signs(_document(row[5])))
+            for row in listed[:room]
+        ]
 
     async def _upsert_current(self) -> None:
         batch = BATCH
@@ -286,7 +298,11 @@ async def write_few(
         band, stored_as_of = stored.get(customer_id, (None, None))
         replaced = stored_as_of is None or stored_as_of <= as_of
         if replaced and band != rows.bands[n]:
-            changes.append(BandChange(customer_id, band, rows.bands[n], probability[n]))
+            changes.append(
+                BandChange(
+                    customer_id, band, rows.bands[n], probability[n], stored_signs(reasons[n])
+                )
+            )
     return changes
 
 
@@ -322,6 +338,12 @@ def uuid7_bytes(count: int, moment: datetime) -> UuidArray:
     pair = np.empty((count, 2), dtype=">u8")
     pair[:, 0], pair[:, 1] = high, low
     return pair.view("V16").reshape(count)
+
+
+def _document(stored: object) -> list[Any]:
+    """A reasons array as read back from the batch table: parsed JSONB, or SQLite's text."""
+    parsed = json.loads(stored) if isinstance(stored, str | bytes) else stored
+    return parsed if isinstance(parsed, list) else []
 
 
 def _hex(ids: UuidArray) -> list[str]:

@@ -11,6 +11,7 @@ from domain.order.models import OrderStatus
 from domain.risk.bands import Band, BandThresholds, get_band_thresholds, set_band_thresholds
 from domain.risk.schedule import parse_customer_ids
 from domain.risk.service import recompute_risk, rescore_customers
+from domain.risk.signs import SHOWN_AT
 from tests.domain.risk.shops import (
     AS_OF,
     RecordingJobs,
@@ -92,6 +93,8 @@ async def test_a_band_change_is_announced_after_the_commit(session: AsyncSession
             "band": after.band,
             "previous_band": "high",
             "probability": after.probability,
+            "top_sign": after.reasons[0]["sign"],
+            "signs": ",".join(r["sign"] for r in after.reasons if r["strength"] >= SHOWN_AT),
             "changed": 1,
             "as_of": (AS_OF + timedelta(days=1)).isoformat(),
         }
@@ -102,6 +105,30 @@ async def test_a_band_change_is_announced_after_the_commit(session: AsyncSession
         session, shop_id, [customer.id], as_of=AS_OF + timedelta(days=1), jobs=quiet
     )
     assert quiet.events() == []
+
+
+async def test_a_full_run_announces_each_change_with_its_top_and_shown_signs(
+    session: AsyncSession,
+) -> None:
+    edge = await edge_case_shop(session)
+    jobs = RecordingJobs()
+
+    await recompute_risk(session, ShopId(edge.shop.id), as_of=AS_OF, jobs=jobs)
+
+    scores = await current_scores(session, edge.shop)
+    events = {uuid.UUID(event["customer_id"]): event for event in jobs.events()}
+    # A first run: every customer goes from no score to a band.
+    assert set(events) == set(scores)
+    shown_somewhere = False
+    for customer_id, score in scores.items():
+        event = events[customer_id]
+        shown = [r["sign"] for r in score.reasons if r["strength"] >= SHOWN_AT]
+        shown_somewhere |= bool(shown)
+        assert (event["previous_band"], event["band"]) == (None, score.band)
+        assert event["top_sign"] == (score.reasons[0]["sign"] if score.reasons else None)
+        assert event["signs"] == ",".join(shown)
+        assert event["probability"] == score.probability
+    assert shown_somewhere
 
 
 async def test_rescoring_without_a_stored_fit_recomputes_the_shop(
