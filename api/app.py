@@ -4,6 +4,7 @@ import gc
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
+import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -14,10 +15,16 @@ from api.health import healthz, readyz
 from api.http import GraphQLEndpoint, GraphQLView, graphiql_page
 from api.request_id import RequestIdMiddleware
 from api.schema import build_schema
+from api.webhooks import WebhookEndpoint
 from domain.db import AsyncSession, create_engine, session_factory
 from domain.events import EventBus
 from domain.jobs import JobQueue
+from domain.platforms import StorePlatform
 from domain.settings import Settings
+from integrations import build_platforms
+
+# Mall APIs answer within this or count as unavailable.
+HTTP_TIMEOUT_SECONDS = 30.0
 
 
 def create_app(
@@ -27,14 +34,27 @@ def create_app(
     events: EventBus,
     sessions: async_sessionmaker[AsyncSession] | None = None,
     graphiql_headers: Mapping[str, str] | None = None,
+    platforms: Mapping[str, StorePlatform] | None = None,
 ) -> Starlette:
-    """The ASGI app. Without `sessions` it owns an engine on `settings.database_url`,
-    disposed when the app shuts down; with them (tests, the CLI) it needs no lifespan."""
+    """The ASGI app. Without `sessions` it owns an engine on `settings.database_url` and an
+    HTTP client with every installed platform on it (unless `platforms` are given), closed
+    when the app shuts down. With `sessions` (tests, the CLI) it needs no lifespan, and it
+    has the `platforms` it is given, or none."""
     engine = None
+    http = None
     if sessions is None:
         engine = create_engine(settings.database_url, pool_size=settings.pool_size)
         sessions = session_factory(engine)
-    services = Services(settings=settings, sessions=sessions, job_queue=job_queue, events=events)
+        if platforms is None:
+            http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS)
+            platforms = build_platforms(http)
+    services = Services(
+        settings=settings,
+        sessions=sessions,
+        job_queue=job_queue,
+        events=events,
+        platforms=platforms if platforms is not None else {},
+    )
     view = GraphQLView(build_schema(settings), services)
     graphiql = graphiql_page(graphiql_headers) if settings.graphiql_enabled else None
     endpoint = GraphQLEndpoint(view, services, graphiql)
@@ -51,6 +71,8 @@ def create_app(
         finally:
             if engine is not None:
                 await engine.dispose()
+            if http is not None:
+                await http.aclose()
 
     return Starlette(
         routes=[
@@ -58,6 +80,11 @@ def create_app(
             WebSocketRoute("/graphql", endpoint.websocket),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz(services), methods=["GET"]),
+            Route(
+                "/webhooks/{platform}/{connection_id}",
+                WebhookEndpoint(services).handle,
+                methods=["POST"],
+            ),
         ],
         middleware=[Middleware(RequestIdMiddleware)],
         lifespan=lifespan,

@@ -6,7 +6,7 @@ WebSocket never share a session, a job buffer or a DataLoader cache.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Concatenate, ParamSpec, TypeVar
 
@@ -18,6 +18,7 @@ from domain.db import AsyncSession
 from domain.events import EventBus
 from domain.ids import ApiKeyId, ShopId
 from domain.jobs import JobBuffer, JobQueue
+from domain.platforms import StorePlatform
 from domain.settings import Settings
 from domain.shop.models import Role
 
@@ -33,6 +34,8 @@ class Services:
     sessions: async_sessionmaker[AsyncSession]
     job_queue: JobQueue
     events: EventBus
+    # Every installed store platform, by name; connect mutations and webhooks use them.
+    platforms: Mapping[str, StorePlatform] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,7 @@ class Context:
     jobs: JobBuffer
     events: EventBus
     request_id: str
+    platforms: Mapping[str, StorePlatform] = field(default_factory=dict)
     # Set when a mutation answered with a UserError: the unit of work then rolls back.
     failed: bool = False
     # The caller's open session, when it has one (see `Caller.session`).
@@ -96,6 +100,7 @@ class Context:
             jobs=JobBuffer(services.job_queue),
             events=services.events,
             request_id=caller.request_id,
+            platforms=services.platforms,
             request_session=caller.session,
         )
 

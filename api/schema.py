@@ -10,7 +10,10 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from api.connection.mutations import ConnectionMutation
 from api.connection.queries import ConnectionQuery
+from api.connection.subscriptions import ConnectionSubscription
+from api.customer.mutations import CustomerMutation
 from api.customer.queries import CustomerQuery
 from api.errors import DomainErrorHandler, ErrorCodes, MaskUnexpectedErrors, log_unexpected
 from api.event.subscriptions import EventSubscription
@@ -20,6 +23,7 @@ from api.node import NodeQuery
 from api.order.queries import OrderQuery
 from api.plans import plan_fields
 from api.risk.queries import RiskQuery
+from api.risk.subscriptions import RiskSubscription
 from api.scalars import SCALARS
 from api.shop.mutations import ShopMutation
 from api.shop.queries import ShopQuery
@@ -30,9 +34,18 @@ from domain.settings import Settings
 Query = merge_types(
     "Query", (ShopQuery, ConnectionQuery, CustomerQuery, OrderQuery, RiskQuery, NodeQuery)
 )
-Mutation = merge_types("Mutation", (ShopMutation,))
+Mutation = merge_types(
+    "Mutation",
+    (
+        ShopMutation,
+        ConnectionMutation,
+        CustomerMutation,
+    ),
+)
 # Not "Subscription": that name is the recurring order (定期購入) type.
-SubscriptionRoot = merge_types("SubscriptionRoot", (EventSubscription,))
+SubscriptionRoot = merge_types(
+    "SubscriptionRoot", (EventSubscription, ConnectionSubscription, RiskSubscription)
+)
 
 
 class KizukiSchema(strawberry.Schema):

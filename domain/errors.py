@@ -3,12 +3,17 @@
     DomainError                 expected, correctable: becomes a GraphQL `UserError`
     ├── NotFound                an ID unknown *to the caller's shop* (foreign IDs look the same)
     │   ├── ShopNotFound
-    │   └── CustomerNotFound
+    │   ├── CustomerNotFound
+    │   └── MergeNotFound
     ├── Conflict                the request collides with stored state
-    │   └── ShopNameTaken
+    │   ├── ShopNameTaken
+    │   ├── CustomerAlreadyMerged
+    │   ├── MergeAlreadyUndone
+    │   └── MergeBlocked
     ├── InvalidInput            the request itself is wrong
     │   ├── InvalidGlobalId
     │   ├── InvalidPageSize
+    │   ├── MergeWithItself
     │   └── ImportRejected
     └── PermissionDenied        the key's role does not allow the operation
 
@@ -29,6 +34,14 @@ class ErrorCode(StrEnum):
     NAME_TAKEN = "NAME_TAKEN"
     PERMISSION_DENIED = "PERMISSION_DENIED"
     IMPORT_REJECTED = "IMPORT_REJECTED"
+    SAME_CUSTOMER = "SAME_CUSTOMER"
+    ALREADY_MERGED = "ALREADY_MERGED"
+    ALREADY_UNMERGED = "ALREADY_UNMERGED"
+    MERGE_BLOCKED = "MERGE_BLOCKED"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    PLATFORM_UNAVAILABLE = "PLATFORM_UNAVAILABLE"
+    ALREADY_CONNECTED = "ALREADY_CONNECTED"
+    CONNECTION_INACTIVE = "CONNECTION_INACTIVE"
 
 
 class DomainError(Exception):
@@ -54,12 +67,33 @@ class CustomerNotFound(NotFound):
     pass
 
 
+class MergeNotFound(NotFound):
+    pass
+
+
 class Conflict(DomainError):
     code = ErrorCode.CONFLICT
 
 
 class ShopNameTaken(Conflict):
     code = ErrorCode.NAME_TAKEN
+
+
+class CustomerAlreadyMerged(Conflict):
+    """The customer was absorbed into another one; its id names nobody until an unmerge."""
+
+    code = ErrorCode.ALREADY_MERGED
+
+
+class MergeAlreadyUndone(Conflict):
+    code = ErrorCode.ALREADY_UNMERGED
+
+
+class MergeBlocked(Conflict):
+    """Both customers hold something only one customer may (an enrollment in one campaign
+    cycle): a merge could not be undone exactly."""
+
+    code = ErrorCode.MERGE_BLOCKED
 
 
 class InvalidInput(DomainError):
@@ -72,6 +106,10 @@ class InvalidGlobalId(InvalidInput):
 
 class InvalidPageSize(InvalidInput):
     code = ErrorCode.INVALID_PAGE_SIZE
+
+
+class MergeWithItself(InvalidInput):
+    code = ErrorCode.SAME_CUSTOMER
 
 
 class ImportRejected(InvalidInput):

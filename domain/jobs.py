@@ -18,6 +18,9 @@ class Job(StrEnum):
     RECOMPUTE_SHOP_RISK = "recompute_shop_risk"
     RESCORE_CUSTOMERS = "rescore_customers"
     SCHEDULE_RISK_RECOMPUTES = "schedule_risk_recomputes"
+    SYNC_CONNECTION = "sync_connection"
+    SCHEDULE_SYNCS = "schedule_syncs"
+    PROCESS_WEBHOOK = "process_webhook"
 
 
 JobArg = str | int | float | bool | None

@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     max_query_cost: int = Field(default=50_000, ge=1)
     # Database connection pool per process (PostgreSQL only).
     pool_size: int = Field(default=10, ge=1)
+    # Mall connections are synced again once their last sync is this old (`schedule_syncs`).
+    sync_interval_minutes: int = Field(default=5, ge=1)
+    # A sync holds its connection this long past its last stored page; a killed one frees it then.
+    sync_lease_seconds: int = Field(default=600, ge=10)
+    # One sync job stops after this long and hands on to a new job, well within the job
+    # timeout (300 s), so a long backfill is never cut off mid-page and left leased.
+    sync_time_budget_seconds: int = Field(default=240, ge=1)
 
     @field_validator("timezone")
     @classmethod

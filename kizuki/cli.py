@@ -275,6 +275,7 @@ async def _serve(
             job_queue=runtime.job_queue,
             events=runtime.events,
             graphiql_headers=graphiql_headers,
+            platforms=runtime.platforms,
         )
         config = uvicorn.Config(
             web_app,

@@ -1,7 +1,7 @@
 """What every job receives (`WorkerContext`) and the one transaction shape of a job body."""
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypedDict
@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from domain.db import AsyncSession, bind_tenant
 from domain.events import EventBus
 from domain.jobs import JobBuffer, JobQueue
+from domain.platforms import StorePlatform
 from domain.settings import Settings
 
 
@@ -21,6 +22,8 @@ class WorkerContext(TypedDict):
     sessions: async_sessionmaker[AsyncSession]
     events: EventBus
     job_queue: JobQueue
+    # Every installed store platform, by name (`integrations.build_platforms`).
+    platforms: Mapping[str, StorePlatform]
     # Set per try by arq (and the in-process runner); job_try is 1 on the first try.
     job_id: str
     job_try: int

@@ -1,9 +1,12 @@
 """The embedded shape's job runner: the worker's jobs on the API process's own event loop."""
 
+from collections.abc import Mapping
+
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from domain.db import AsyncSession
 from domain.events import EventBus
+from domain.platforms import StorePlatform
 from domain.settings import Settings
 from kizuki.jobs import InProcessJobQueue
 from workers.context import WorkerContext
@@ -14,7 +17,10 @@ MAX_JOBS = 4
 
 
 def build_inprocess_job_queue(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], events: EventBus
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    events: EventBus,
+    platforms: Mapping[str, StorePlatform],
 ) -> InProcessJobQueue[WorkerContext]:
     """A job queue that runs every registered job in this process; close it with `aclose()`."""
 
@@ -24,6 +30,7 @@ def build_inprocess_job_queue(
             sessions=sessions,
             events=events,
             job_queue=queue,
+            platforms=platforms,
             job_id=job_id,
             job_try=job_try,
         )

@@ -6,8 +6,10 @@ factory, the Redis event bus and the arq job queue into `ctx`, and `on_shutdown`
 """
 
 import asyncio
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, TypedDict, cast
 
+import httpx
 from arq.connections import ArqRedis, RedisSettings
 from arq.cron import CronJob, cron
 from arq.jobs import Deserializer, Serializer
@@ -16,9 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.db import create_engine, session_factory
 from domain.jobs import Job
+from domain.platforms import StorePlatform
 from domain.settings import Settings
+from integrations import build_platforms
 from kizuki.events import RedisEventBus
 from kizuki.jobs import QUEUE_NAME, ArqJobQueue, decode_job, encode_job
+from kizuki.scheduler import CRON_PREFIX
 from workers.registry import JOB_FUNCTIONS, JOB_TIMEOUT_SECONDS, MAX_TRIES
 
 if TYPE_CHECKING:
@@ -48,8 +53,21 @@ class WorkerSettings(TypedDict):
     max_tries: int
 
 
-def worker_settings(settings: Settings, *, queue_name: str = QUEUE_NAME) -> WorkerSettings:
-    """arq settings for a worker of every registered job; needs `settings.redis_url`."""
+# Mall APIs answer within this or count as unavailable (the sync retries later).
+HTTP_TIMEOUT_SECONDS = 30.0
+
+
+def worker_settings(
+    settings: Settings,
+    *,
+    queue_name: str = QUEUE_NAME,
+    platforms: Mapping[str, StorePlatform] | None = None,
+) -> WorkerSettings:
+    """arq settings for a worker of every registered job; needs `settings.redis_url`.
+
+    The worker builds one HTTP client and every installed platform on it at startup (a broken
+    plugin fails the startup), unless `platforms` are given.
+    """
     if settings.redis_url is None:
         raise ValueError("the worker needs Redis: set KIZUKI_REDIS_URL (e.g. redis://127.0.0.1)")
 
@@ -58,7 +76,10 @@ def worker_settings(settings: Settings, *, queue_name: str = QUEUE_NAME) -> Work
         if not isinstance(redis, ArqRedis):
             raise TypeError(f"arq gave ctx['redis'] as {type(redis).__name__}")
         engine = create_engine(settings.database_url, pool_size=settings.pool_size)
+        http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS)
         ctx.update(
+            http=http,
+            platforms=platforms if platforms is not None else build_platforms(http),
             engine=engine,
             settings=settings,
             sessions=session_factory(engine),
@@ -70,6 +91,9 @@ def worker_settings(settings: Settings, *, queue_name: str = QUEUE_NAME) -> Work
         engine = ctx.pop("engine", None)
         if isinstance(engine, AsyncEngine):
             await engine.dispose()
+        http = ctx.pop("http", None)
+        if isinstance(http, httpx.AsyncClient):
+            await http.aclose()
 
     return WorkerSettings(
         functions=[
@@ -91,13 +115,21 @@ def worker_settings(settings: Settings, *, queue_name: str = QUEUE_NAME) -> Work
 
 
 def schedules() -> list[CronJob]:
-    """Periodic jobs: the hourly fan-out that gives every shop its nightly risk recompute.
+    """Periodic jobs, the same for arq and the embedded scheduler (`kizuki.scheduler`):
 
-    It enqueues only shops not yet recomputed since their local midnight, with one job id per
-    shop and day, so several workers running it, or it running late, do no work twice.
+    - every minute, the fan-out of mall syncs to connections whose last sync is older than
+      `Settings.sync_interval_minutes` (one job id per connection);
+    - hourly, the fan-out that gives every shop its nightly risk recompute: only shops not
+      yet recomputed since their local midnight, one job id per shop and day.
+
+    Several workers running them, or a run coming late, do no work twice.
     """
-    fan_out = cast("WorkerCoroutine", JOB_FUNCTIONS[Job.SCHEDULE_RISK_RECOMPUTES])
-    return [cron(fan_out, name=f"cron:{Job.SCHEDULE_RISK_RECOMPUTES.value}", minute=5)]
+    risk = cast("WorkerCoroutine", JOB_FUNCTIONS[Job.SCHEDULE_RISK_RECOMPUTES])
+    syncs = cast("WorkerCoroutine", JOB_FUNCTIONS[Job.SCHEDULE_SYNCS])
+    return [
+        cron(risk, name=f"{CRON_PREFIX}{Job.SCHEDULE_RISK_RECOMPUTES.value}", minute=5),
+        cron(syncs, name=f"{CRON_PREFIX}{Job.SCHEDULE_SYNCS.value}", second=0),
+    ]
 
 
 def run_worker(settings: Settings, *, burst: bool = False, queue_name: str = QUEUE_NAME) -> None:

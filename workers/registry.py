@@ -12,6 +12,8 @@ from kizuki.jobs import JobFunction
 from workers.context import WorkerContext
 from workers.diagnostics import ping, publish_event
 from workers.risk import recompute_shop_risk, rescore_customers, schedule_risk_recomputes
+from workers.sync import schedule_syncs, sync_connection
+from workers.webhooks import process_webhook
 
 JOB_FUNCTIONS: Mapping[Job, JobFunction[WorkerContext]] = MappingProxyType(
     {
@@ -20,6 +22,9 @@ JOB_FUNCTIONS: Mapping[Job, JobFunction[WorkerContext]] = MappingProxyType(
         Job.RECOMPUTE_SHOP_RISK: recompute_shop_risk,
         Job.RESCORE_CUSTOMERS: rescore_customers,
         Job.SCHEDULE_RISK_RECOMPUTES: schedule_risk_recomputes,
+        Job.SYNC_CONNECTION: sync_connection,
+        Job.SCHEDULE_SYNCS: schedule_syncs,
+        Job.PROCESS_WEBHOOK: process_webhook,
     }
 )
 

@@ -2,12 +2,86 @@ import uuid
 from datetime import datetime
 
 import strawberry
+from strawberry.scalars import JSON
 
+from api.context import Info
+from api.fields import field
 from api.relay import Node, encode_id
-from domain.connection.models import ConnectionStatus
-from domain.connection.service import ConnectionRow
+from domain.connection.models import ConnectionStatus, SyncStatus
+from domain.connection.service import (
+    ConnectionRow,
+    SyncRunRow,
+    count_connection_rows,
+    list_sync_runs,
+)
+from domain.sync.counts import SyncCounts
 
 strawberry.enum(ConnectionStatus, name="ConnectionStatus")
+strawberry.enum(SyncStatus, name="SyncRunStatus")
+
+# Sync runs listed per connection at most.
+MAX_SYNC_RUNS = 50
+
+
+@strawberry.type(description="Rows that came in through one connection.")
+class ConnectionCounts:
+    orders: int
+    customers: int = strawberry.field(description="Customer identities on this connection.")
+    subscriptions: int
+
+
+@strawberry.type(description="One sync of a connection: what it read and stored.")
+class SyncRun:
+    id: strawberry.ID
+    kind: str = strawberry.field(description="backfill, incremental or manual (with since).")
+    since: datetime | None
+    status: SyncStatus
+    started_at: datetime
+    finished_at: datetime | None
+    pages: int
+    requests: int
+    orders_seen: int
+    orders_inserted: int
+    orders_updated: int
+    customers_seen: int
+    customers_inserted: int
+    customers_updated: int
+    subscriptions_seen: int
+    subscriptions_inserted: int
+    subscriptions_updated: int
+    throttle_waits: int
+    throttle_wait_seconds: float
+    rejected: int
+    errors: list[str] = strawberry.field(
+        description="Records refused (kind, external id, problem), then the run's own failure."
+    )
+
+    @classmethod
+    def from_row(cls, row: SyncRunRow) -> "SyncRun":
+        counts = SyncCounts.from_json(row.counts)
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            kind=row.kind,
+            since=row.since,
+            status=row.status,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            pages=counts.pages,
+            requests=counts.requests,
+            orders_seen=counts.orders_seen,
+            orders_inserted=counts.orders_inserted,
+            orders_updated=counts.orders_updated,
+            customers_seen=counts.customers_seen,
+            customers_inserted=counts.customers_inserted,
+            customers_updated=counts.customers_updated,
+            subscriptions_seen=counts.subscriptions_seen,
+            subscriptions_inserted=counts.subscriptions_inserted,
+            subscriptions_updated=counts.subscriptions_updated,
+            throttle_waits=counts.throttle_waits,
+            throttle_wait_seconds=counts.throttle_wait_ms / 1000,
+            rejected=counts.rejected,
+            errors=list(row.errors),
+        )
 
 
 @strawberry.type(
@@ -21,6 +95,22 @@ class StoreConnection(Node):
     last_sync_at: datetime | None
     last_error: str | None
     created_at: datetime
+    external_account_id: str = strawberry.field(
+        description="The account on the mall: Shopify shop domain, Rakuten shop URL, seller id."
+    )
+    base_url: str | None = strawberry.field(
+        description="The API endpoint used instead of the mall's own (a sandbox), if any."
+    )
+    cursor: JSON = strawberry.field(
+        description="Where the next incremental sync starts, as the platform wrote it; "
+        "{} before the first sync."
+    )
+    backfilled_at: datetime | None = strawberry.field(
+        description="When the first sync finished reading the history the mall allows."
+    )
+    webhook_path: str = strawberry.field(
+        description="Where the mall sends this account's webhooks, on this API's host."
+    )
     key: strawberry.Private[uuid.UUID]
 
     @classmethod
@@ -33,5 +123,23 @@ class StoreConnection(Node):
             last_sync_at=row.last_sync_at,
             last_error=row.last_error,
             created_at=row.created_at,
+            external_account_id=row.external_account_id,
+            base_url=row.base_url,
+            cursor=JSON(dict(row.cursors)),
+            backfilled_at=row.backfilled_at,
+            webhook_path=f"/webhooks/{row.platform}/{row.id}",
             key=row.id,
         )
+
+    @field("Orders, customers and subscriptions stored for this connection.")
+    async def counts(self, info: Info) -> ConnectionCounts:
+        found = await info.context.run(count_connection_rows, self.key)
+        return ConnectionCounts(
+            orders=found.orders, customers=found.customers, subscriptions=found.subscriptions
+        )
+
+    @field("The latest sync runs, newest first (at most 50).")
+    async def sync_runs(self, info: Info, first: int = 5) -> list[SyncRun]:
+        limit = max(0, min(first, MAX_SYNC_RUNS))
+        found = await info.context.run(list_sync_runs, self.key, limit=limit)
+        return [SyncRun.from_row(row) for row in found]

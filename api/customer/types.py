@@ -18,6 +18,13 @@ from api.order.types import Order, prefetch_lines
 from api.relay import Connection, Node, encode_id, page_request, to_connection
 from api.risk.types import RiskPoint, RiskScore
 from api.subscription.types import Subscription
+from domain.customer.evidence import (
+    IdentityEvidence,
+    MergeRow,
+    Suggestion,
+    evidence_of_customers,
+    merges_of_customers,
+)
 from domain.customer.service import CustomerRow, CustomerSort, IdentityRow, identities_by_customer
 from domain.errors import DomainError, InvalidInput
 from domain.order.service import (
@@ -157,6 +164,19 @@ class Customer(Node):
         rows = await info.context.loaders.risk_history_of_customer.load((self.key, first))
         return [RiskPoint.from_row(row) for row in rows]
 
+    @field("Merges this customer survived, newest first; undone ones show `unmergedAt`.")
+    async def merges(self, info: Info) -> list["CustomerMerge"]:
+        rows = await info.context.run(merges_of_customers, [self.key])
+        return [CustomerMerge.from_row(row) for row in rows[self.key]]
+
+    @field(
+        "How this customer's identities were linked (at ingest by a shared email or phone, or "
+        "by a staff merge) and open merge suggestions; identities without any are left out."
+    )
+    async def identity_evidence(self, info: Info) -> list["IdentityEvidenceType"]:
+        rows = await info.context.run(evidence_of_customers, [self.key])
+        return [IdentityEvidenceType.from_row(row) for row in rows[self.key]]
+
 
 def order_page(
     first: int | None,
@@ -281,3 +301,93 @@ async def _prefill_orders(info: Info, customers: Sequence[Customer]) -> None:
                     edge.node.prefilled_lines = edge.node._lines(lines[edge.node.key])
             filled[name] = connection
         customer.prefilled_orders = filled
+
+
+@strawberry.type(description="One customer absorbed into another by staff, undoable exactly.")
+class CustomerMerge:
+    id: strawberry.ID = strawberry.field(description="Give it to `unmergeCustomer`.")
+    absorbed_customer_id: strawberry.ID = strawberry.field(
+        description="The absorbed customer's ID: unknown while merged, its own again after."
+    )
+    identity_ids: list[strawberry.ID] = strawberry.field(
+        description="The absorbed customer's identities that moved."
+    )
+    actor: str | None = strawberry.field(description="Who merged, as the audit log names them.")
+    merged_at: datetime
+    unmerged_at: datetime | None
+    survivor_key: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_row(cls, row: MergeRow) -> "CustomerMerge":
+        return cls(
+            id=encode_id("CustomerMerge", row.id),
+            absorbed_customer_id=encode_id("Customer", row.absorbed_id),
+            identity_ids=[encode_id("CustomerIdentity", key) for key in row.identity_ids],
+            actor=row.actor,
+            merged_at=row.merged_at,
+            unmerged_at=row.unmerged_at,
+            survivor_key=row.survivor_id,
+        )
+
+    @field("The customer that absorbed the other one.")
+    async def survivor(self, info: Info) -> Customer | None:
+        row = await info.context.loaders.customer.load(self.survivor_key)
+        return None if row is None else Customer.from_row(row)
+
+
+@strawberry.type(
+    description="An identity whose contact data came to match another customer's: staff may "
+    "merge the two with `mergeCustomers`."
+)
+class MergeSuggestion:
+    matched: str = strawberry.field(description='"email" or "phone".')
+    matched_identity_id: strawberry.ID
+    suggested_at: datetime
+    customer_key: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_row(cls, row: Suggestion) -> "MergeSuggestion":
+        return cls(
+            matched=row.matched,
+            matched_identity_id=encode_id("CustomerIdentity", row.identity_id),
+            suggested_at=row.at,
+            customer_key=row.customer_id,
+        )
+
+    @field("The customer the identity now matches.")
+    async def customer(self, info: Info) -> Customer | None:
+        row = await info.context.loaders.customer.load(self.customer_key)
+        return None if row is None else Customer.from_row(row)
+
+
+@strawberry.type(name="IdentityEvidence", description="Why an identity belongs to its customer.")
+class IdentityEvidenceType:
+    identity_id: strawberry.ID
+    matched: str | None = strawberry.field(
+        description='Linked at ingest by a shared "email" or "phone"; null otherwise.'
+    )
+    matched_identity_id: strawberry.ID | None = strawberry.field(
+        description="The identity it shared the email or phone with."
+    )
+    linked_at: datetime | None
+    other_candidate_ids: list[strawberry.ID] = strawberry.field(
+        description="Other customers that matched too; the oldest matching one was chosen."
+    )
+    merge_id: strawberry.ID | None = strawberry.field(
+        description="The staff merge that brought it here, if any."
+    )
+    suggestion: MergeSuggestion | None
+
+    @classmethod
+    def from_row(cls, row: IdentityEvidence) -> "IdentityEvidenceType":
+        return cls(
+            identity_id=encode_id("CustomerIdentity", row.identity_id),
+            matched=row.matched,
+            matched_identity_id=None
+            if row.matched_identity_id is None
+            else encode_id("CustomerIdentity", row.matched_identity_id),
+            linked_at=row.linked_at,
+            other_candidate_ids=[encode_id("Customer", key) for key in row.other_candidates],
+            merge_id=None if row.merge_id is None else encode_id("CustomerMerge", row.merge_id),
+            suggestion=None if row.suggestion is None else MergeSuggestion.from_row(row.suggestion),
+        )

@@ -31,7 +31,10 @@ def test_user_error_codes_mirror_the_domain() -> None:
 
 
 def test_no_field_exposes_credentials_or_key_hashes() -> None:
-    fields = re.findall(r"^\s+(\w+)[(:]", export_sdl(), re.MULTILINE)
+    # What can be read: output types. Inputs carry credentials in, and mutations are verbs.
+    blocks = re.findall(r"^(type|interface) (\w+)[^{]*\{(.*?)^\}", export_sdl(), re.M | re.S)
+    readable = "\n".join(body for _, name, body in blocks if name != "Mutation")
+    fields = re.findall(r"^\s+(\w+)[(:]", readable, re.MULTILINE)
 
     assert fields
     assert [f for f in fields if re.search("credential|hash|secret|cursors", f, re.I)] == []

@@ -41,6 +41,7 @@ def worker_context(
         sessions=sessions,
         events=InProcessEventBus(),
         job_queue=recording_queue,
+        platforms={},
         job_id="test-job",
         job_try=1,
     )

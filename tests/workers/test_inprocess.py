@@ -25,7 +25,7 @@ def bus() -> InProcessEventBus:
 async def queue(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], bus: InProcessEventBus
 ) -> AsyncIterator[InProcessJobQueue[WorkerContext]]:
-    queue = build_inprocess_job_queue(settings, sessions, bus)
+    queue = build_inprocess_job_queue(settings, sessions, bus, {})
     yield queue
     await queue.aclose(grace_seconds=5)
 

@@ -10,7 +10,7 @@ from tests.factories.shop import make_shop
 def test_connection_rows_hold_no_credentials() -> None:
     names = {field.name for field in dataclasses.fields(ConnectionRow)}
 
-    assert not {name for name in names if "credential" in name or "cursor" in name}
+    assert not {name for name in names if "credential" in name or "secret" in name}
 
 
 async def test_connections_are_listed_per_shop(session: AsyncSession) -> None:

@@ -1,0 +1,183 @@
+"""Mall syncs: `sync_connection` reads pages from the platform and stores each with its cursor.
+
+The platform is asked for the next page with no transaction open; each page is then stored in
+its own unit of work (records, cursor, run counts, lease renewal), rescoring of the customers
+it touched is requested after that commit, and a SYNC_PROGRESS event is published.
+
+Failures: `PlatformUnavailable` closes the run and retries the job (arq `Retry`, honoured by
+the in-process runner too) after the platform's `retry_after` or the backoff, whichever is
+longer; after the last try the next scheduled sync picks the connection up again.
+`PlatformAuthRevoked` sets the connection to NEEDS_CREDENTIALS; `PlatformRejected` fails the
+run. Any other error fails the run and frees the connection before it propagates. A killed
+process frees nothing: its lease expires after `Settings.sync_lease_seconds`, and the next
+sync resumes after the last stored page.
+
+A job stops after `Settings.sync_time_budget_seconds` (before the job timeout could cut it
+off mid-page): its run ends SUCCEEDED but incomplete (no `last_sync_at`), and it enqueues the
+next job, which resumes from the cursor.
+"""
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from arq import Retry
+
+from domain.connection.models import ConnectionStatus
+from domain.credentials import CredentialCipher
+from domain.db import utcnow
+from domain.events import Event, Topic
+from domain.ids import ShopId
+from domain.jobs import Job
+from domain.platforms import PlatformAuthRevoked, PlatformError, PlatformUnavailable
+from domain.risk.schedule import request_rescore
+from domain.sync import runs
+from domain.sync.counts import SyncCounts
+from domain.sync.lease import Lease, LeaseLost
+from domain.sync.schedule import schedule_syncs as schedule_due_syncs
+from kizuki.jobs import backoff
+from workers.context import WorkerContext, unit_of_work
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+async def sync_connection(
+    ctx: WorkerContext, *, shop_id: str, connection_id: str, since: str | None = None
+) -> None:
+    """Sync one connection from its cursor (or from `since`, an ISO time); one at a time."""
+    moment = datetime.fromisoformat(since) if since else None
+    await run_sync(ctx, ShopId(uuid.UUID(shop_id)), uuid.UUID(connection_id), since=moment)
+
+
+async def schedule_syncs(ctx: WorkerContext) -> None:
+    """Enqueue a sync of every connection that is due (run every minute)."""
+    async with unit_of_work(ctx) as uow:
+        await schedule_due_syncs(
+            uow.session,
+            uow.jobs,
+            now=utcnow(),
+            interval_minutes=ctx["settings"].sync_interval_minutes,
+        )
+
+
+async def _publish(
+    ctx: WorkerContext, started: runs.StartedSync, total: SyncCounts, status: str
+) -> None:
+    data: dict[str, str | int | float | bool | None] = {
+        "connection_id": str(started.lease.connection_id),
+        "run_id": str(started.run_id),
+        "status": status,
+        **total.as_json(),
+    }
+    await ctx["events"].publish(Event(started.lease.shop_id, Topic.SYNC_PROGRESS, data))
+
+
+async def _finish(
+    ctx: WorkerContext,
+    started: runs.StartedSync,
+    lease: Lease,
+    clock: Clock,
+    *,
+    error: str | None = None,
+    status: ConnectionStatus | None = None,
+    complete: bool = True,
+) -> None:
+    shop_id = started.lease.shop_id
+    async with unit_of_work(ctx, shop_id=shop_id) as uow:
+        total = await runs.finish_sync(
+            uow.session, started, lease, now=clock(), error=error, status=status, complete=complete
+        )
+        if not complete:
+            uow.jobs.enqueue(
+                Job.SYNC_CONNECTION,
+                _job_id=f"sync_connection:{started.lease.connection_id}:after:{started.run_id}",
+                shop_id=str(shop_id),
+                connection_id=str(started.lease.connection_id),
+                since=None,
+            )
+    await _publish(ctx, started, total, "failed" if error else "succeeded")
+
+
+async def run_sync(
+    ctx: WorkerContext,
+    shop_id: ShopId,
+    connection_id: uuid.UUID,
+    *,
+    since: datetime | None = None,
+    clock: Clock = utcnow,
+) -> runs.StartedSync | None:
+    """The body of `sync_connection`; None when another sync holds the connection."""
+    settings = ctx["settings"]
+    seconds = settings.sync_lease_seconds
+    cipher = CredentialCipher(settings.secret_key.get_secret_value())
+    async with unit_of_work(ctx, shop_id=shop_id) as uow:
+        started = await runs.start_sync(
+            uow.session,
+            shop_id,
+            connection_id,
+            since=since,
+            now=clock(),
+            lease_seconds=seconds,
+            cipher=cipher,
+        )
+    if started is None:
+        logger.info("connection %s is being synced or inactive; skipped", connection_id)
+        return None
+    lease = started.lease
+    platform = ctx["platforms"].get(started.platform)
+    if platform is None:
+        await _finish(ctx, started, lease, clock, error=f"no {started.platform} plugin installed")
+        return started
+    total = SyncCounts()
+    deadline = clock() + timedelta(seconds=settings.sync_time_budget_seconds)
+    complete = True
+    try:
+        pages = platform.sync_pages(started.account, started.cursor, since)
+        try:
+            async for page in pages:
+                if total.pages and clock() >= deadline:
+                    # Time is up: this page is left for the next job, which resumes here
+                    # (every job stores at least one page, so the sync always moves on).
+                    complete = False
+                    break
+                async with unit_of_work(ctx, shop_id=shop_id) as uow:
+                    stored = await runs.store_page(
+                        uow.session, started, lease, page, now=clock(), lease_seconds=seconds
+                    )
+                    request_rescore(uow.jobs, shop_id, stored.records.touched_customer_ids)
+                lease, total = stored.lease, stored.total
+                await _publish(ctx, started, total, "running")
+        finally:
+            # Async generators hold the platform's HTTP stream until closed.
+            close = getattr(pages, "aclose", None)
+            if close is not None:
+                await close()
+    except LeaseLost as lost:
+        async with unit_of_work(ctx, shop_id=shop_id) as uow:
+            await runs.abandon_run(
+                uow.session, shop_id, started.run_id, now=clock(), error=str(lost)
+            )
+        await _publish(ctx, started, total, "failed")
+        return started
+    except PlatformUnavailable as error:
+        await _finish(ctx, started, lease, clock, error=f"unavailable: {error.message}")
+        delay = max(error.retry_after or 0.0, backoff(ctx["job_try"]))
+        raise Retry(defer=delay) from error
+    except PlatformAuthRevoked as error:
+        revoked = f"credentials revoked: {error.message}"
+        await _finish(
+            ctx, started, lease, clock, error=revoked, status=ConnectionStatus.NEEDS_CREDENTIALS
+        )
+        return started
+    except PlatformError as error:
+        await _finish(ctx, started, lease, clock, error=f"rejected: {error.message}")
+        return started
+    except Exception as error:
+        # The worker wrapper: free the connection for the next sync, then fail the job.
+        await _finish(ctx, started, lease, clock, error=f"sync failed: {error!r}")
+        raise
+    await _finish(ctx, started, lease, clock, complete=complete)
+    return started
