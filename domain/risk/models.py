@@ -21,7 +21,8 @@ class RiskScore(TenantModel, table=True):
     __table_args__ = (
         ForeignKeyConstraint(["shop_id", "customer_id"], ["customer.shop_id", "customer.id"]),
         Index("ix_risk_score_probability", "shop_id", "probability"),
-        Index("ix_risk_score_band", "shop_id", "band"),
+        # Band filters sorted by risk walk one band's scores in probability order.
+        Index("ix_risk_score_band_probability", "shop_id", "band", "probability"),
     )
 
     customer_id: uuid.UUID = Field(primary_key=True)
