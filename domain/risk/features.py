@@ -20,6 +20,14 @@ BoolArray = NDArray[np.bool_]
 
 # Most recent orders compared with the earlier ones for the basket trend.
 RECENT_ORDERS = 3
+# Amounts are compared as ratios with this share of the shop's typical amount added to both
+# sides, so that an empty basket stays finite and the features do not depend on the unit
+# (yen, cents or dollars give the same features).
+AMOUNT_FLOOR = 0.03
+# Amounts in units of the shop's typical amount are rounded to this many steps per unit:
+# far finer than any difference that matters, and coarse enough that rounding errors of
+# the money unit (cents summed as floats vs whole yen) cannot flip a feature's value.
+AMOUNT_STEPS = 4096.0
 
 FEATURES: tuple[str, ...] = (
     "repeat",
@@ -40,6 +48,7 @@ FEATURES: tuple[str, ...] = (
     "subscription_pressure",
     "subscription_live",
     "subscription_cancelled",
+    "repeat_squared",
 )
 
 
@@ -148,7 +157,8 @@ def design(
     share = profile.return_share(snap.age, segment) * first_timer
     mean_amount = snap.total_amount / np.maximum(snap.purchases, 1)
     repeaters = x > 0
-    first_amount = _relative(snap.first_amount, profile.typical_first_amount)
+    unit = profile.amount_unit
+    first_amount = _amount_ratio(snap.first_amount, profile.typical_first_amount, unit)
     first_quantity = _relative(snap.first_quantity, profile.typical_first_quantity)
     columns = (
         np.log1p(x),
@@ -162,21 +172,44 @@ def design(
         # Returns rise with the first basket and then level off (or fall): a curve, not a line.
         first_amount**2,
         first_quantity**2,
-        _relative(mean_amount, profile.typical_first_amount),
-        np.where(repeaters, _relative(snap.recent_amount, snap.earlier_amount), 0.0),
+        _amount_ratio(mean_amount, profile.typical_first_amount, unit),
+        np.where(repeaters, _amount_ratio(snap.recent_amount, snap.earlier_amount, unit), 0.0),
         np.where(repeaters, _relative(snap.recent_quantity, snap.earlier_quantity), 0.0),
         np.clip(post.logit_alive, -20.0, 20.0),
         np.log(post.shape / post.rate),
         np.log1p(subs.pressure),
         subs.live,
         subs.cancelled.astype(np.float64),
+        # The heaviest buyers' rates regress more than a line in log x allows.
+        np.log1p(x) ** 2,
     )
     matrix = np.stack(columns, axis=1)
     return np.where(np.isfinite(matrix), matrix, 0.0)
 
 
+def _amount_ratio(
+    value: FloatArray | float, reference: FloatArray | float, unit: float
+) -> FloatArray:
+    """log((value + f·unit) / (reference + f·unit)), f = `AMOUNT_FLOOR`: free of the money unit.
+
+    `unit` is the shop's typical amount (positive), so multiplying every amount of the shop by
+    the same factor leaves the result unchanged.
+    """
+    return np.asarray(
+        np.log(_in_units(value, unit) + AMOUNT_FLOOR)
+        - np.log(_in_units(reference, unit) + AMOUNT_FLOOR),
+        dtype=np.float64,
+    )
+
+
+def _in_units(value: FloatArray | float, unit: float) -> FloatArray:
+    return np.asarray(
+        np.round(np.maximum(value, 0.0) / unit * AMOUNT_STEPS) / AMOUNT_STEPS, dtype=np.float64
+    )
+
+
 def _relative(value: FloatArray | float, reference: FloatArray | float) -> FloatArray:
-    """log((value + 1) / (reference + 1)) for non-negative amounts."""
+    """log((value + 1) / (reference + 1)) for non-negative counts (item quantities)."""
     return np.asarray(
         np.log1p(np.maximum(value, 0.0)) - np.log1p(np.maximum(reference, 0.0)),
         dtype=np.float64,

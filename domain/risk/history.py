@@ -49,6 +49,8 @@ class SubscriptionSign(IntEnum):
     PAUSED = 4
     RESUMED = 5
     CANCELLED = 6
+    # A skip taken back: it cancels that skip's weight and count.
+    UNSKIPPED = 7
 
 
 SUBSCRIPTION_SIGN: dict[SubscriptionEventKind, SubscriptionSign] = {

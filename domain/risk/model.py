@@ -53,7 +53,7 @@ PRIOR_LOG_DECAY = float(np.log(1e-3))
 # Counts above this add nothing for the ranking and only cost time.
 MAX_COUNT = 100
 MAX_ITERATIONS = 200
-VERSION = "zinb-mbg-2"
+VERSION = "zinb-mbg-3"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,10 @@ from numpy.typing import NDArray
 FloatArray = NDArray[np.float64]
 Objective = Callable[[FloatArray], tuple[float, FloatArray]]
 
-MEMORY = 8
+# Curvature pairs kept. The risk fit has ~40 parameters, some weakly identified (the two
+# attrition terms trade off against the rate): with 20 pairs it reaches a tighter optimum in
+# fewer steps than with 8 (CDNOW: 163 and 96 evaluations instead of 212 and the 200 cap).
+MEMORY = 20
 
 
 def minimize(

@@ -32,6 +32,17 @@ class ShopProfile:
     order_value_weight: float
     returns: ReturnCurve  # days from a first to a second purchase (Kaplan-Meier)
 
+    @property
+    def amount_unit(self) -> float:
+        """The shop's own scale of money: its typical first order, else its mean order, else 1.
+
+        Amount features are ratios against it, so they do not depend on the currency's unit.
+        """
+        for value in (self.typical_first_amount, self.mean_order_value):
+            if value > 0:
+                return value
+        return 1.0
+
     def median_return_days(self, segment: IntArray | None, size: int) -> FloatArray:
         """Days by which half of the returns happen, per customer's segment where it has enough."""
         return self.returns.median_days(segment, size, self.rhythm_days)

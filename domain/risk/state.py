@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from domain.db import AsyncSession, utcnow
 from domain.ids import ShopId
 from domain.ingest.statements import execute_many, guarded_upsert, table_of
-from domain.risk.features import snapshot
+from domain.risk.features import FEATURES, snapshot
 from domain.risk.history import Purchases
 from domain.risk.model import RiskModel
 from domain.risk.models import ShopRiskModel
@@ -67,6 +67,9 @@ async def load_state(session: AsyncSession, shop_id: ShopId) -> FittedState | No
     except (KeyError, TypeError, ValueError):
         return None
     if not isinstance(model, RiskModel) or model.version != row.model_version:
+        return None
+    # A fit over another feature list (an older release) cannot score today's features.
+    if model.features != FEATURES:
         return None
     if not isinstance(profile, ShopProfile):
         return None

@@ -10,8 +10,9 @@ from domain.risk.history import SubscriptionColumns, SubscriptionSign
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-# How much each event says "leaving"; a resume takes back part of an earlier pause.
-WEIGHT = np.array([0.0, 0.0, 1.0, 0.5, 2.0, -1.0, 4.0])  # indexed by SubscriptionSign
+# How much each event says "leaving"; a resume takes back part of an earlier pause, an unskip
+# all of the skip it reinstates.
+WEIGHT = np.array([0.0, 0.0, 1.0, 0.5, 2.0, -1.0, 4.0, -1.0])  # indexed by SubscriptionSign
 # Half of an event's weight is gone after this many days.
 HALF_LIFE_DAYS = 45.0
 # A cancellation not followed by a restart keeps this much weight however old it is.
@@ -81,7 +82,7 @@ def subscription_snapshot(
     return SubscriptionSnapshot(
         pressure=pressure,
         live=live,
-        skips=count(SubscriptionSign.SKIPPED),
+        skips=np.maximum(count(SubscriptionSign.SKIPPED) - count(SubscriptionSign.UNSKIPPED), 0),
         postponements=count(SubscriptionSign.POSTPONED),
         pauses=count(SubscriptionSign.PAUSED),
         cancelled=cancelled,

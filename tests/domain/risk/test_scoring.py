@@ -13,7 +13,7 @@ from domain.risk.history import (
 )
 from domain.risk.scoring import RiskScores, ScoreState, score_customers
 from domain.risk.signs import Sign
-from tests.domain.risk.simulate import poisson_shop
+from tests.domain.risk.simulate import first_basket_shop, poisson_shop
 
 
 def _arrays(scores: RiskScores) -> list[np.ndarray]:
@@ -61,6 +61,28 @@ def test_same_data_gives_identical_scores() -> None:
     assert first.model_version == second.model_version
     for a, b in zip(_arrays(first), _arrays(second), strict=True):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("factor", [100.0, 0.01])
+def test_the_unit_of_money_changes_no_score(factor: float) -> None:
+    # The first basket carries the signal in this shop, so the amount features weigh in.
+    shop = first_basket_shop(3000, seed=5)
+    scaled = dataclasses.replace(shop.orders, amount=shop.orders.amount * factor)
+
+    plain = score_customers(shop.orders, shop.as_of, shop.horizon)
+    other = score_customers(scaled, shop.as_of, shop.horizon)
+
+    assert plain.scorable.sum() > 2000
+    np.testing.assert_allclose(other.p_no_purchase, plain.p_no_purchase, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        other.expected_purchases, plain.expected_purchases, rtol=1e-9, atol=1e-12
+    )
+    np.testing.assert_allclose(other.strength, plain.strength, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(other.contribution, plain.contribution, rtol=0, atol=1e-9)
+    # Spend is money: it moves with the unit, and only with it.
+    np.testing.assert_allclose(
+        other.expected_spend, plain.expected_spend * factor, rtol=1e-9, atol=1e-9
+    )
 
 
 def test_orders_and_events_after_as_of_change_nothing() -> None:
@@ -169,7 +191,7 @@ def test_a_tiny_shop_gets_the_prior_and_finite_scores() -> None:
     assert list(scores.state) == [ScoreState.SCORED, ScoreState.SCORED, ScoreState.NO_ORDERS]
     assert np.isfinite(scores.p_no_purchase).all()
     assert 0.0 < scores.p_no_purchase[0] < 1.0
-    assert scores.model_version.startswith("zinb-mbg-2:")
+    assert scores.model_version.startswith("zinb-mbg-3:")
 
 
 def _rhythm_shop() -> tuple[OrderColumns, int, float]:

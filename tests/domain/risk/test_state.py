@@ -1,3 +1,4 @@
+import dataclasses
 from datetime import UTC, datetime
 
 import numpy as np
@@ -68,6 +69,28 @@ async def test_a_document_that_no_longer_decodes_means_no_fit(session: AsyncSess
     broken["model"] = {**broken["model"], "renamed": 1}
     row.parameters = broken
     await session.flush()
+
+    assert await load_state(session, ShopId(shop.id)) is None
+
+
+async def test_a_fit_over_another_feature_list_is_not_reused(session: AsyncSession) -> None:
+    # A fit stored by a release with one feature fewer: it decodes, but cannot score today's
+    # feature matrix, so the shop is refitted rather than rescored with it.
+    shop = await make_shop(session)
+    state = _fitted(seed=45)
+    model = state.model
+    older = dataclasses.replace(
+        model,
+        features=model.features[:-1],
+        mean=model.mean[:-1],
+        scale=model.scale[:-1],
+        alive_weights=model.alive_weights[:-1],
+        rate_weights=model.rate_weights[:-1],
+    )
+    await save_state(session, ShopId(shop.id), dataclasses.replace(state, model=older))
+    row = await session.get(ShopRiskModel, shop.id)
+    assert row is not None
+    assert row.model_version == older.version
 
     assert await load_state(session, ShopId(shop.id)) is None
 
