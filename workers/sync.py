@@ -2,7 +2,11 @@
 
 The platform is asked for the next page with no transaction open; each page is then stored in
 its own unit of work (records, cursor, run counts, lease renewal), rescoring of the customers
-it touched is requested after that commit, and a SYNC_PROGRESS event is published.
+it touched is requested after that commit, and a SYNC_PROGRESS event is published. While a
+page is stored, the next ones are already being fetched (at most `PREFETCH_PAGES` ahead, see
+`prefetched`): the mall and the database work at the same time, and pages are still stored
+one by one, in order, each with its own cursor. A failure to fetch is raised only after the
+pages fetched before it are stored, as when fetching and storing took turns.
 
 Failures: `PlatformUnavailable` closes the run and retries the job (arq `Retry`, honoured by
 the in-process runner too) after the platform's `retry_after` or the backoff, whichever is
@@ -17,9 +21,10 @@ off mid-page): its run ends SUCCEEDED but incomplete (no `last_sync_at`), and it
 next job, which resumes from the cursor.
 """
 
+import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import datetime, timedelta
 
 from arq import Retry
@@ -30,18 +35,76 @@ from domain.db import utcnow
 from domain.events import Event, Topic
 from domain.ids import ShopId
 from domain.jobs import Job
-from domain.platforms import PlatformAuthRevoked, PlatformError, PlatformUnavailable
+from domain.platforms import (
+    PlatformAuthRevoked,
+    PlatformError,
+    PlatformUnavailable,
+    SyncPage,
+)
 from domain.risk.schedule import request_rescore
 from domain.sync import runs
 from domain.sync.counts import SyncCounts
 from domain.sync.lease import Lease, LeaseLost
 from domain.sync.schedule import schedule_syncs as schedule_due_syncs
+from domain.sync.statistics import analyze_due, refresh_statistics
 from kizuki.jobs import backoff
 from workers.context import WorkerContext, unit_of_work
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+
+# Pages fetched ahead of the one being stored: enough to keep the mall's answers and the
+# database's work overlapping, few enough that a stopped sync wastes little.
+PREFETCH_PAGES = 2
+
+
+class _End:
+    """What the fetching task hands on last: nothing more, or the failure that ended it."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+
+
+async def prefetched(
+    pages: AsyncIterator[SyncPage], depth: int = PREFETCH_PAGES
+) -> AsyncGenerator[SyncPage, None]:
+    """The same pages in the same order, fetched by a task of their own up to `depth` ahead.
+
+    A failure of `pages` comes out after the pages fetched before it. Closing this iterator
+    (or leaving it early) cancels the fetching and closes `pages`.
+    """
+    queue: asyncio.Queue[SyncPage | _End] = asyncio.Queue(maxsize=depth)
+
+    async def fetch() -> None:
+        try:
+            async for page in pages:
+                await queue.put(page)
+        except BaseException as error:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            # The mall's failure (even a CancelledError it raised) belongs to the consumer.
+            await queue.put(_End(error))
+            return
+        await queue.put(_End())
+
+    fetching = asyncio.create_task(fetch())
+    try:
+        while True:
+            item = await queue.get()
+            if isinstance(item, _End):
+                if item.error is not None:
+                    raise item.error
+                return
+            yield item
+    finally:
+        fetching.cancel()
+        await asyncio.gather(fetching, return_exceptions=True)
+        # Async generators hold the platform's HTTP stream until closed.
+        close = getattr(pages, "aclose", None)
+        if close is not None:
+            await close()
 
 
 async def sync_connection(
@@ -135,7 +198,7 @@ async def run_sync(
     deadline = clock() + timedelta(seconds=settings.sync_time_budget_seconds)
     complete = True
     try:
-        pages = platform.sync_pages(started.account, started.cursor, since)
+        pages = prefetched(platform.sync_pages(started.account, started.cursor, since))
         try:
             async for page in pages:
                 if total.pages and clock() >= deadline:
@@ -148,13 +211,15 @@ async def run_sync(
                         uow.session, started, lease, page, now=clock(), lease_seconds=seconds
                     )
                     request_rescore(uow.jobs, shop_id, stored.records.touched_customer_ids)
+                before = total.orders_inserted + total.customers_inserted
                 lease, total = stored.lease, stored.total
                 await _publish(ctx, started, total, "running")
+                if analyze_due(before, total.orders_inserted + total.customers_inserted):
+                    async with ctx["sessions"]() as session:
+                        await refresh_statistics(session)
+                        await session.commit()
         finally:
-            # Async generators hold the platform's HTTP stream until closed.
-            close = getattr(pages, "aclose", None)
-            if close is not None:
-                await close()
+            await pages.aclose()
     except LeaseLost as lost:
         async with unit_of_work(ctx, shop_id=shop_id) as uow:
             await runs.abandon_run(

@@ -350,7 +350,13 @@ def _is_unchanged(found: _Stored, profile: _Profile, record: CustomerRecord) -> 
     if not found.primary:
         return _identity_values(found.values) == profile.identity_values()
     created_at = record.created_at or found.created_at
-    return found.values == profile.values() and found.created_at == created_at
+    if found.values != profile.values():
+        return False
+    if found.source_updated_at is not None:
+        # This very version was stored before; a stored creation time earlier than its own
+        # is the customer's first purchase (aggregates move it back), not a change.
+        return found.created_at <= created_at
+    return found.created_at == created_at
 
 
 async def _apply_updates(
