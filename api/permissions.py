@@ -14,7 +14,9 @@ from domain.events import Topic
 from domain.shop.models import Role
 
 ADMIN_ONLY_QUERIES = frozenset({"apiKeys"})
-PARTNER_DENIED_QUERIES = frozenset({"customers", "customer", "orders", "riskDistribution"})
+PARTNER_DENIED_QUERIES = frozenset(
+    {"customers", "customer", "orders", "riskDistribution", "mergeSuggestions"}
+)
 PARTNER_NODE_TYPES = frozenset({"Shop", "StoreConnection"})
 ADMIN_NODE_TYPES = frozenset({"ApiKey"})
 PARTNER_TOPICS = frozenset({Topic.SYNC_PROGRESS, Topic.PING})

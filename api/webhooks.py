@@ -5,6 +5,8 @@ Unknown connections, connections of another platform and disconnected ones all a
 same 404. A body whose signature does not verify answers 401 and writes nothing. A verified
 delivery is stored in the webhook inbox once per event id and processed by the
 `process_webhook` job after commit; a replay answers 200 and is not processed again.
+A platform that implements `WebhookReplies` (Rakuten expects XML result codes) shapes the
+answers to deliveries of a known connection; answers before that stay Kizuki's.
 """
 
 import logging
@@ -18,7 +20,12 @@ from domain.connection.accounts import account_of
 from domain.credentials import CredentialCipher
 from domain.db import utcnow
 from domain.jobs import JobBuffer
-from domain.platforms import PlatformError
+from domain.platforms import (
+    PlatformError,
+    StorePlatform,
+    WebhookOutcome,
+    WebhookReplies,
+)
 from domain.sync.inbox import Delivery, accept_webhook, find_webhook_connection
 
 logger = logging.getLogger("kizuki.api")
@@ -29,6 +36,21 @@ MAX_BODY_BYTES = 5 * 1024 * 1024
 
 def _answer(status: int, message: str) -> Response:
     return JSONResponse({"status": message}, status_code=status)
+
+
+_DEFAULT_ANSWERS = {
+    WebhookOutcome.ACCEPTED: (200, "accepted"),
+    WebhookOutcome.DUPLICATE: (200, "duplicate"),
+    WebhookOutcome.UNVERIFIED: (401, "signature does not verify"),
+    WebhookOutcome.UNUSABLE: (400, "unusable webhook"),
+}
+
+
+def _reply(platform: StorePlatform, outcome: WebhookOutcome) -> Response:
+    if isinstance(platform, WebhookReplies):
+        reply = platform.webhook_reply(outcome)
+        return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
+    return _answer(*_DEFAULT_ANSWERS[outcome])
 
 
 class WebhookEndpoint:
@@ -57,16 +79,16 @@ class WebhookEndpoint:
             return _answer(404, "not found")
         account = account_of(connection, self._cipher)
         if not platform.verify_webhook(account, headers, body):
-            return _answer(401, "signature does not verify")
+            return _reply(platform, WebhookOutcome.UNVERIFIED)
         try:
             event = platform.parse_webhook(account, headers, body)
         except PlatformError as error:
             logger.info("unusable %s webhook for %s: %s", platform_name, connection_id, error)
-            return _answer(400, "unusable webhook")
+            return _reply(platform, WebhookOutcome.UNUSABLE)
         jobs = JobBuffer(self._services.job_queue)
         delivery = Delivery(headers, body)
         async with self._services.sessions() as session:
             fresh = await accept_webhook(session, jobs, connection, event, delivery, now=utcnow())
             await session.commit()
         await jobs.flush()
-        return _answer(200, "accepted" if fresh else "duplicate")
+        return _reply(platform, WebhookOutcome.ACCEPTED if fresh else WebhookOutcome.DUPLICATE)

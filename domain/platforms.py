@@ -11,11 +11,11 @@ minor unit (JPY has none, USD counts cents) with an ISO 4217 code.
     └── PlatformRejected        the platform refused the request or sent something unusable
 """
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, runtime_checkable
 
 from domain.ids import ConnectionId
 from domain.order.models import OrderStatus
@@ -295,6 +295,30 @@ class WebhookEvent:
     privacy: PrivacyRequest | None = None
     resync: bool = False
     occurred_at: datetime | None = None
+    # Orders the notification names, to be read again now (platforms that are `OrderFetcher`s):
+    # a sync's re-scan window may no longer reach them.
+    refetch_order_ids: tuple[str, ...] = ()
+
+
+class WebhookOutcome(StrEnum):
+    """What became of a webhook delivery, for platforms that shape their own replies."""
+
+    ACCEPTED = "accepted"
+    # Seen before (same event id): not processed again, but answered as a success.
+    DUPLICATE = "duplicate"
+    # The signature or auth key does not verify: nothing was written.
+    UNVERIFIED = "unverified"
+    # Verified but unusable: nothing was written.
+    UNUSABLE = "unusable"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookReply:
+    """The HTTP answer to a webhook delivery."""
+
+    status: int
+    content_type: str
+    body: bytes
 
 
 class PlatformError(Exception):
@@ -369,4 +393,25 @@ class StorePlatform(Protocol):
         self, account: PlatformAccount, headers: Mapping[str, str], body: bytes
     ) -> WebhookEvent:
         """What a verified webhook carries; raises `PlatformRejected` when it is unusable."""
+        ...
+
+
+@runtime_checkable
+class WebhookReplies(Protocol):
+    """Optional: a platform whose mall expects its own reply format (Rakuten's XML result
+    codes). Platforms without it get Kizuki's JSON replies."""
+
+    def webhook_reply(self, outcome: WebhookOutcome) -> WebhookReply:
+        """The answer for `outcome`; cheap and free of I/O (the endpoint calls it inline)."""
+        ...
+
+
+@runtime_checkable
+class OrderFetcher(Protocol):
+    """Optional: a platform that can read given orders by id, so that a notification naming an
+    order older than the incremental re-scan window still updates it."""
+
+    async def fetch_orders(self, account: PlatformAccount, external_ids: Sequence[str]) -> SyncPage:
+        """The named orders as one page (its cursor is empty and never stored); unknown ids and
+        unmappable orders come back in `rejected`; failures of the mall raise `PlatformError`."""
         ...

@@ -21,6 +21,7 @@ from sqlmodel import select
 
 from api.app import create_app
 from api.relay import decode_id_of, encode_id
+from domain.connection.service import ConnectionRow
 from domain.db import AsyncSession, create_engine, session_factory
 from domain.demo.files import write_import_files
 from domain.demo.service import DEFAULT_SEED, load_demo_shop
@@ -32,6 +33,7 @@ from domain.risk.service import recompute_shop_risk
 from domain.settings import Settings
 from domain.shop.models import Role, Shop
 from domain.shop.service import create_api_key, create_shop
+from kizuki.mall_sync import ConnectionSync, list_shop_connections, sync_shop
 from kizuki.runtime import open_runtime
 from workers.main import run_worker
 
@@ -202,6 +204,88 @@ def score(
 
     written = _run(_with_sessions(settings, work))
     typer.echo(f"wrote {written} customers to {out}")
+
+
+def parse_connection_id(value: str) -> uuid.UUID:
+    """A connection ID from its global ID (as `connections` prints it) or its raw UUID."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        pass
+    try:
+        return decode_id_of(value, "StoreConnection", field="connection")
+    except InvalidGlobalId:
+        pass
+    raise typer.BadParameter(f"{value!r} is not a connection ID", param_hint="--connection")
+
+
+def _connection_line(row: ConnectionRow) -> str:
+    last = row.last_sync_at.isoformat(timespec="seconds") if row.last_sync_at else "never"
+    line = (
+        f"{encode_id('StoreConnection', row.id)}  {row.platform:<8} {row.status.value:<17} "
+        f"{row.external_account_id}  last sync: {last}"
+    )
+    return f"{line}  last error: {row.last_error}" if row.last_error else line
+
+
+@app.command("connections")
+def connections_(
+    shop: Annotated[str, typer.Option("--shop", help="shop global ID or UUID")],
+) -> None:
+    """List the shop's mall connections: ID, mall, status, account, last sync (no credentials)."""
+    settings = _settings()
+    rows = _run(list_shop_connections(settings, parse_shop_id(shop)))
+    if not rows:
+        typer.echo("no connections")
+    for row in rows:
+        typer.echo(_connection_line(row))
+
+
+def _sync_lines(result: ConnectionSync) -> list[str]:
+    row = result.connection
+    head = f"{encode_id('StoreConnection', row.id)} {row.platform} {row.external_account_id}:"
+    lines = [f"{head} {result.note}"] if result.note else []
+    for run in result.runs:
+        counts = run.counts
+        lines.append(
+            f"{head} {run.status.value}, {counts.get('pages', 0)} pages, "
+            f"orders {counts.get('orders_seen', 0)} seen {counts.get('orders_inserted', 0)} new "
+            f"{counts.get('orders_updated', 0)} updated, customers "
+            f"{counts.get('customers_inserted', 0)} new {counts.get('customers_updated', 0)} "
+            f"updated, subscriptions {counts.get('subscriptions_inserted', 0)} new "
+            f"{counts.get('subscriptions_updated', 0)} updated, "
+            f"{counts.get('rejected', 0)} rejected"
+        )
+        lines += [f"{head}   {error}" for error in run.errors]
+    return lines
+
+
+@app.command("sync")
+def sync_(
+    shop: Annotated[str, typer.Option("--shop", help="shop global ID or UUID")],
+    connection: Annotated[
+        str | None, typer.Option("--connection", help="only this connection (global ID or UUID)")
+    ] = None,
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            "--since",
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S%z"],
+            help="re-read from this day (UTC) or time instead of the stored cursor",
+        ),
+    ] = None,
+) -> None:
+    """Sync the shop's active mall connections now, in this process, and print the counts."""
+    settings = _settings()
+    shop_id = parse_shop_id(shop)
+    connection_id = parse_connection_id(connection) if connection is not None else None
+    moment = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
+    results = _run(sync_shop(settings, shop_id, connection_id=connection_id, since=moment))
+    if not results:
+        typer.echo("no active mall connections")
+    for result in results:
+        for line in _sync_lines(result):
+            typer.echo(line)
 
 
 @app.command("demo-data")

@@ -32,6 +32,11 @@ class RakutenCredentialsInput:
     service_secret: str
     license_key: str = strawberry.field(description="Expires every three months in RMS.")
     shop_url: str = strawberry.field(description="The shop's URL name on Rakuten Ichiba.")
+    notification_auth_key: str | None = strawberry.field(
+        default=None,
+        description="The auth key RMS puts in its order notifications (システムイベント通知); "
+        "without it the connection accepts no notification.",
+    )
 
 
 @strawberry.input
@@ -41,6 +46,11 @@ class AmazonCredentialsInput:
     lwa_client_id: str
     lwa_client_secret: str
     marketplace_id: str = AMAZON_JP
+    notification_secret: str | None = strawberry.field(
+        default=None,
+        description="The secret the ORDER_CHANGE relay signs notifications with; without it "
+        "the connection accepts no notification.",
+    )
 
 
 @strawberry.input(description="One credential of a plugin platform.")
@@ -58,21 +68,27 @@ def _shopify(given: ShopifyCredentialsInput) -> dict[str, str]:
 
 
 def _rakuten(given: RakutenCredentialsInput) -> dict[str, str]:
-    return {
+    credentials = {
         "service_secret": given.service_secret,
         "license_key": given.license_key,
         "shop_url": given.shop_url.strip(),
     }
+    if given.notification_auth_key:
+        credentials["notification_auth_key"] = given.notification_auth_key.strip()
+    return credentials
 
 
 def _amazon(given: AmazonCredentialsInput) -> dict[str, str]:
-    return {
+    credentials = {
         "seller_id": given.seller_id.strip(),
         "refresh_token": given.refresh_token,
         "lwa_client_id": given.lwa_client_id,
         "lwa_client_secret": given.lwa_client_secret,
         "marketplace_id": given.marketplace_id.strip(),
     }
+    if given.notification_secret:
+        credentials["notification_secret"] = given.notification_secret
+    return credentials
 
 
 def _entries(given: list[CredentialEntryInput]) -> dict[str, str]:
@@ -177,6 +193,8 @@ async def _connect(
         actor=context.principal.actor,
         name=name,
     )
+    # The first sync (the backfill) starts as soon as the connection is committed.
+    accounts.enqueue_sync(context.jobs, context.shop_id, connection.id)
     return ConnectionPayload(connection=StoreConnection.from_row(row_of(connection)))
 
 

@@ -1,9 +1,11 @@
+import uuid
+
 import strawberry
 
 from api.context import Info
-from api.customer.types import Customer, prefetch_children
+from api.customer.types import Customer, MergeSuggestion, prefetch_children
 from api.fields import field
-from api.relay import Connection, decode_id_of, page_request, to_connection
+from api.relay import Connection, decode_id_of, encode_id, page_request, to_connection
 from domain.customer.service import (
     CUSTOMER_SORTS,
     CustomerSort,
@@ -11,8 +13,37 @@ from domain.customer.service import (
     count_customers,
     list_customers,
 )
+from domain.customer.suggestions import (
+    SUGGESTION_SORT,
+    SuggestionRow,
+    count_merge_suggestions,
+    list_merge_suggestions,
+)
 from domain.risk.bands import Band
 from domain.risk.signs import Sign
+
+
+@strawberry.type(
+    description="An identity of one customer whose contact data now matches another customer: "
+    "merge the two with `mergeCustomers`, or leave them apart."
+)
+class OpenMergeSuggestion:
+    identity_id: strawberry.ID
+    suggestion: MergeSuggestion
+    customer_key: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_row(cls, row: SuggestionRow) -> "OpenMergeSuggestion":
+        return cls(
+            identity_id=encode_id("CustomerIdentity", row.id),
+            suggestion=MergeSuggestion.from_row(row.suggestion),
+            customer_key=row.customer_id,
+        )
+
+    @field("The customer the identity belongs to now.")
+    async def customer(self, info: Info) -> Customer | None:
+        row = await info.context.loaders.customer.load(self.customer_key)
+        return None if row is None else Customer.from_row(row)
 
 
 @strawberry.type
@@ -63,3 +94,28 @@ class CustomerQuery:
     async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
         row = await info.context.loaders.customer.load(decode_id_of(id, "Customer"))
         return None if row is None else Customer.from_row(row)
+
+    @field(
+        "Open merge suggestions of the whole shop, oldest identity first: identities whose "
+        "email or phone came to match another customer after they were linked."
+    )
+    async def merge_suggestions(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Connection[OpenMergeSuggestion]:
+        request = page_request(
+            first=first,
+            after=after,
+            last=None,
+            before=None,
+            sort_key="MERGE_SUGGESTIONS",
+            column=SUGGESTION_SORT,
+        )
+        context = info.context
+        page = await context.run(list_merge_suggestions, request)
+        return to_connection(
+            page,
+            sort_key="MERGE_SUGGESTIONS",
+            column=SUGGESTION_SORT,
+            node=OpenMergeSuggestion.from_row,
+            count=lambda: context.run(count_merge_suggestions),
+        )

@@ -101,7 +101,7 @@ def _uuid(value: object) -> uuid.UUID | None:
     return uuid.UUID(value) if isinstance(value, str) else None
 
 
-def _suggestion(evidence: Mapping[str, Any], own: uuid.UUID) -> Suggestion | None:
+def suggestion_of(evidence: Mapping[str, Any], own: uuid.UUID) -> Suggestion | None:
     suggested = evidence.get("suggested")
     if not isinstance(suggested, dict):
         return None
@@ -133,7 +133,7 @@ async def evidence_of_customers(
     suggested = {
         s.customer_id
         for row in rows
-        if (s := _suggestion(row.merge_evidence, row.customer_id)) is not None
+        if (s := suggestion_of(row.merge_evidence, row.customer_id)) is not None
     }
     existing: set[uuid.UUID] = set()
     if suggested:
@@ -146,7 +146,7 @@ async def evidence_of_customers(
     }
     for row in rows:
         evidence: Mapping[str, Any] = row.merge_evidence
-        suggestion = _suggestion(evidence, row.customer_id)
+        suggestion = suggestion_of(evidence, row.customer_id)
         if suggestion is not None and suggestion.customer_id not in existing:
             suggestion = None
         merged = evidence.get("merged")

@@ -4,9 +4,10 @@
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from domain.db import AsyncSession
 from domain.errors import InvalidInput
@@ -29,6 +30,8 @@ from domain.subscription.models import Subscription, SubscriptionEvent
 _SUBSCRIPTION = table_of(Subscription)
 _EVENT = table_of(SubscriptionEvent)
 
+# Where `started_at` sits among the compared (stored) values.
+_STARTED_AT = 5
 _COMPARED = (
     "customer_id",
     "identity_id",
@@ -99,33 +102,63 @@ async def upsert_subscriptions(
     buyers: Mapping[str, Buyer],
     touched: Touched,
 ) -> tuple[dict[str, SubscriptionRef], Counts]:
-    """Insert new subscriptions, update changed ones unless older; refs of all of them."""
+    """Insert new subscriptions, update changed ones unless older; refs of all of them.
+
+    `started_at` only ever moves earlier: the earliest start any version carried is kept
+    (Amazon emits one record per Subscribe & Save order, each "starting" at its order).
+    """
     newest = newest_by_key((record.external_id, record) for record in records)
+    earliest: dict[str, datetime] = {}
+    for record in records:
+        known = earliest.get(record.external_id)
+        if known is None or record.started_at < known:
+            earliest[record.external_id] = record.started_at
     stored = await _load(session, context, sorted(newest))
     refs: dict[str, SubscriptionRef] = {}
     new_rows: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
+    earlier_starts: list[dict[str, Any]] = []
     unchanged = 0
     for external_id, record in newest.items():
         buyer = buyers[record.customer_external_id]
         found = stored.get(external_id)
         if found is None:
             row = _row(context, new_id(), buyer, record)
+            row["started_at"] = earliest[external_id]
             new_rows.append(row)
             refs[external_id] = SubscriptionRef(row["id"], buyer.customer_id)
             continue
         subscription_id, values = found
         stored_customer, *_, stored_updated_at = values
+        stored_start: datetime = values[_STARTED_AT]
         refs[external_id] = SubscriptionRef(subscription_id, stored_customer)
         row = _row(context, subscription_id, buyer, record)
+        row["started_at"] = min(earliest[external_id], stored_start)
         if is_older(record.source_updated_at, stored_updated_at) or values == tuple(
             row[name] for name in _COMPARED
         ):
             unchanged += 1
+            if row["started_at"] < stored_start:
+                # An older version that knew of an earlier start: only the start moves.
+                earlier_starts.append({"key": external_id, "start": row["started_at"]})
+                touched.add((stored_customer,))
         else:
             changed.append(row)
 
     await insert_rows(session, _SUBSCRIPTION, new_rows)
+    if earlier_starts:
+        subscription = _SUBSCRIPTION.c
+        move_start = (
+            _SUBSCRIPTION.update()
+            .where(
+                subscription.shop_id == context.shop_id,
+                subscription.connection_id == context.connection_id,
+                subscription.external_id == bindparam("key"),
+                subscription.started_at > bindparam("start"),
+            )
+            .values(started_at=bindparam("start"))
+        )
+        await session.exec(move_start, params=earlier_starts)
     statement = guarded_upsert(
         session,
         _SUBSCRIPTION,

@@ -19,6 +19,8 @@ class SubscriptionEventKind(StrEnum):
     STARTED = "started"
     RENEWED = "renewed"
     SKIPPED = "skipped"
+    # A skipped delivery reinstated: it takes back that skip (the skip stays in history).
+    UNSKIPPED = "unskipped"
     POSTPONED = "postponed"
     PAUSED = "paused"
     RESUMED = "resumed"

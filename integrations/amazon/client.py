@@ -61,6 +61,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 class Operation(StrEnum):
     GET_ORDERS = "getOrders"
+    GET_ORDER = "getOrder"
     GET_ORDER_ITEMS = "getOrderItems"
     GET_MARKETPLACE_PARTICIPATIONS = "getMarketplaceParticipations"
 
@@ -69,6 +70,7 @@ class Operation(StrEnum):
 # usage plan.
 RATE_LIMITS: Mapping[Operation, tuple[float, int]] = {
     Operation.GET_ORDERS: (0.0167, 20),
+    Operation.GET_ORDER: (0.5, 30),
     Operation.GET_ORDER_ITEMS: (0.5, 30),
     Operation.GET_MARKETPLACE_PARTICIPATIONS: (0.016, 15),
 }
@@ -348,6 +350,18 @@ class AmazonClient:
         except ValidationError as exc:
             raise PlatformRejected(
                 f"getOrders answer unusable: {wire.field_problem(exc)}", platform=Platform.AMAZON
+            ) from exc
+
+    async def get_order(self, order_id: str) -> JsonValue:
+        """One order as getOrders lists it (unvalidated: `mapping` checks it); an id Amazon
+        does not know raises `PlatformRejected`."""
+        path = f"/orders/v0/orders/{quote(order_id, safe='')}"
+        body = await self._get(Operation.GET_ORDER, path, [])
+        try:
+            return wire.OrderResponse.model_validate_json(body).payload
+        except ValidationError as exc:
+            raise PlatformRejected(
+                f"getOrder answer unusable: {wire.field_problem(exc)}", platform=Platform.AMAZON
             ) from exc
 
     async def get_order_items(self, order_id: str) -> list[JsonValue]:

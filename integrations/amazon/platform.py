@@ -30,6 +30,7 @@ from pydantic import JsonValue
 
 from domain.platforms import (
     AccountInfo,
+    OrderFetcher,
     OrderRecord,
     PlatformAccount,
     PlatformRejected,
@@ -206,6 +207,19 @@ class AmazonPlatform:
             if token is None:
                 return
 
+    async def fetch_orders(self, account: PlatformAccount, external_ids: Sequence[str]) -> SyncPage:
+        """The named orders through getOrder, with their items; ids Amazon refuses are rejected."""
+        client = self._client(account.credentials, account.base_url)
+        raws: list[JsonValue] = []
+        refused: list[RejectedRecord] = []
+        for order_id in dict.fromkeys(external_ids):
+            try:
+                raws.append(await client.get_order(order_id))
+            except PlatformRejected as exc:
+                refused.append(RejectedRecord("order", order_id, f"getOrder: {exc}"))
+        records, rejected = await self._complete(client, raws)
+        return SyncPage(records, {}, rejected=tuple(refused) + rejected, stats=client.take_stats())
+
     async def _complete(
         self, client: AmazonClient, raws: Sequence[JsonValue]
     ) -> tuple[RecordBatch, tuple[RejectedRecord, ...]]:
@@ -263,4 +277,8 @@ def create_platform(http: httpx.AsyncClient) -> AmazonPlatform:
 
 def _conforms(platform: AmazonPlatform) -> StorePlatform:
     # mypy checks here that AmazonPlatform implements the Protocol.
+    return platform
+
+
+def _fetches(platform: AmazonPlatform) -> OrderFetcher:
     return platform

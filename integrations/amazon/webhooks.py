@@ -7,8 +7,10 @@ next to the queue) reads each message and POSTs its body, the notification JSON 
 `credentials["notification_secret"]`: HMAC-SHA256, hex, in the header `X-Kizuki-Signature`.
 
 Kizuki itself does not poll SQS: that relay is not implemented here. Notifications carry no
-prices and no buyer, so a parsed one only asks for an incremental sync (`resync`); polling
-getOrders stays the source of truth, as Amazon advises, since notifications can be late or lost.
+prices and no buyer, so a parsed one asks for an incremental sync (`resync`) and names its
+order in `refetch_order_ids`, which the platform reads again with getOrder and getOrderItems
+however old it is; polling getOrders stays the source of truth, as Amazon advises, since
+notifications can be late or lost.
 """
 
 import hashlib
@@ -72,5 +74,6 @@ def parse_webhook(
         event_id=notification.NotificationMetadata.NotificationId,
         topic=ORDER_CHANGE,
         resync=True,
+        refetch_order_ids=(change.AmazonOrderId,),
         occurred_at=(trigger.TimeOfOrderChange if trigger else None) or notification.EventTime,
     )

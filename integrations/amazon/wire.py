@@ -76,6 +76,10 @@ class OrdersResponse(_Wire):
     payload: OrdersPayload
 
 
+class OrderResponse(_Wire):
+    payload: JsonValue
+
+
 class OrderItemsPayload(_Wire):
     AmazonOrderId: str | None = None
     OrderItems: list[JsonValue]

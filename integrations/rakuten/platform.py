@@ -22,7 +22,7 @@ which ingest absorbs (upserts keyed by order number). Cursor keys, all strings:
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -30,6 +30,7 @@ import httpx
 
 from domain.platforms import (
     AccountInfo,
+    OrderFetcher,
     PlatformAccount,
     PlatformRejected,
     RecordBatch,
@@ -38,6 +39,9 @@ from domain.platforms import (
     SyncCursor,
     SyncPage,
     WebhookEvent,
+    WebhookOutcome,
+    WebhookReplies,
+    WebhookReply,
 )
 from integrations.rakuten.client import (
     DEFAULT_CLIENT_SETTINGS,
@@ -53,7 +57,11 @@ from integrations.rakuten.client import (
     utc_now,
 )
 from integrations.rakuten.mapping import map_page
-from integrations.rakuten.webhooks import parse_notification, verify_notification
+from integrations.rakuten.webhooks import (
+    notification_reply,
+    parse_notification,
+    verify_notification,
+)
 
 SECOND = timedelta(seconds=1)
 CURSOR_VERSION = "1"
@@ -238,7 +246,7 @@ class RakutenPlatform:
             RejectedRecord(
                 "order",
                 number,
-                "orderNumber: searchOrder listed it but getOrder did not return it",
+                "orderNumber: getOrder did not return it",
             )
             for number in numbers
             if number not in seen
@@ -247,6 +255,16 @@ class RakutenPlatform:
             (order.order_datetime.astimezone(UTC) for order in result.orders), default=None
         )
         return records, rejected + missing, newest
+
+    async def fetch_orders(self, account: PlatformAccount, external_ids: Sequence[str]) -> SyncPage:
+        """The named orders through getOrder (100 a call); numbers it lacks are rejected."""
+        client = self.client(account.credentials, account.base_url)
+        numbers = tuple(dict.fromkeys(external_ids))
+        records, rejected, _ = await self._read(client, SearchPage(numbers, len(numbers), 1, 1))
+        return SyncPage(records, {}, rejected=rejected, stats=client.take_stats())
+
+    def webhook_reply(self, outcome: WebhookOutcome) -> WebhookReply:
+        return notification_reply(outcome)
 
     def verify_webhook(
         self, account: PlatformAccount, headers: Mapping[str, str], body: bytes
@@ -263,5 +281,7 @@ def create_platform(http: httpx.AsyncClient) -> RakutenPlatform:
     return RakutenPlatform(http)
 
 
-# mypy holds RakutenPlatform to the Protocol here, not only where plugins are discovered.
+# mypy holds RakutenPlatform to the Protocols here, not only where plugins are discovered.
 _CONFORMS: Callable[[httpx.AsyncClient], StorePlatform] = create_platform
+_FETCHES: Callable[[httpx.AsyncClient], OrderFetcher] = create_platform
+_REPLIES: Callable[[httpx.AsyncClient], WebhookReplies] = create_platform

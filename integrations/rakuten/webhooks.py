@@ -10,7 +10,13 @@ re-sync (`resync=True`), and the sweep re-reads the orders through getOrder.
 import hashlib
 import hmac
 
-from domain.platforms import PlatformAccount, PlatformRejected, WebhookEvent
+from domain.platforms import (
+    PlatformAccount,
+    PlatformRejected,
+    WebhookEvent,
+    WebhookOutcome,
+    WebhookReply,
+)
 from integrations.rakuten.wire import Notification, parse_notification_xml
 
 PLATFORM = "rakuten"
@@ -28,6 +34,21 @@ def notification_response(result_code: str) -> bytes:
         '<?xml version="1.0" encoding="UTF-8"?>'
         f"<responseModel><resultCode>{result_code}</resultCode></responseModel>"
     ).encode()
+
+
+_RESULTS = {
+    WebhookOutcome.ACCEPTED: (200, RESULT_ACCEPTED),
+    # Rakuten re-sends what it was not told was received; a replay was received.
+    WebhookOutcome.DUPLICATE: (200, RESULT_ACCEPTED),
+    WebhookOutcome.UNVERIFIED: (401, RESULT_AUTH_MISMATCH),
+    WebhookOutcome.UNUSABLE: (400, RESULT_BAD_VALUES),
+}
+
+
+def notification_reply(outcome: WebhookOutcome) -> WebhookReply:
+    """The XML answer Rakuten expects for what became of a notification."""
+    status, code = _RESULTS[outcome]
+    return WebhookReply(status, "text/xml; charset=utf-8", notification_response(code))
 
 
 def verify_notification(account: PlatformAccount, body: bytes) -> bool:
@@ -63,7 +84,13 @@ def parse_notification(account: PlatformAccount, body: bytes) -> WebhookEvent:
     except ValueError as exc:
         raise PlatformRejected(f"unusable Rakuten notification: {exc}", platform=PLATFORM) from exc
     topic = "order_notify" if notification.root == "orderNotifyModel" else "system_notify"
-    return WebhookEvent(event_id=_event_id(notification, body), topic=topic, resync=True)
+    numbers = tuple(dict.fromkeys(order.order_number for order in notification.orders))
+    return WebhookEvent(
+        event_id=_event_id(notification, body),
+        topic=topic,
+        resync=True,
+        refetch_order_ids=numbers,
+    )
 
 
 def notified_order_numbers(body: bytes) -> tuple[str, ...]:

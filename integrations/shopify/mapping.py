@@ -21,6 +21,7 @@ Decisions:
 - Subscription contracts: ACTIVE/PAUSED as such; CANCELLED, EXPIRED, FAILED, STALE →
   cancelled (the reason keeps which). Events carry stable ids so a replayed page or a
   webhook of the same fact dedupes: `<gid>:started`, `<gid>:skip:<cycleIndex>`,
+  `<gid>:unskip:<cycleIndex>:<webhook id>`,
   `<gid>:paused@<updatedAt>`, `<gid>:cancelled`. Orders carry no contract link (an order
   node names no contract), so `subscription_external_id` stays None.
 """
@@ -361,6 +362,14 @@ def status_event(contract_id: str, status: str, at: datetime) -> SubscriptionEve
 
 def skip_event(contract_id: str, cycle_index: int, at: datetime) -> SubscriptionEventRecord:
     return _event(contract_id, SubscriptionEventKind.SKIPPED, at, f"skip:{cycle_index}", None)
+
+
+def unskip_event(
+    contract_id: str, cycle_index: int, at: datetime, delivery_id: str
+) -> SubscriptionEventRecord:
+    """A skip taken back; keyed by the delivery too, since a cycle may be skipped again later."""
+    key = f"unskip:{cycle_index}:{delivery_id}"
+    return _event(contract_id, SubscriptionEventKind.UNSKIPPED, at, key, None)
 
 
 def started_event(contract_id: str, at: datetime) -> SubscriptionEventRecord:

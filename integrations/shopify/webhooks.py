@@ -206,8 +206,13 @@ def _billing_cycle(event: WebhookEvent, payload: wire.RestBillingCycle) -> Webho
     contract_id = payload.admin_graphql_api_subscription_contract_id or mapping.gid(
         "SubscriptionContract", payload.subscription_contract_id
     )
+    if event.topic == "subscription_billing_cycles/unskip" and not payload.skipped:
+        # The skip stays in history as it happened; the unskip takes it back from the time
+        # Shopify says it happened.
+        at = event.occurred_at or payload.billing_attempt_expected_date or payload.cycle_start_at
+        unskip = mapping.unskip_event(contract_id, payload.cycle_index, at, event.event_id)
+        return _with(event, records=RecordBatch(subscription_events=(unskip,)))
     if not payload.skipped:
-        # An unskip has no event kind; the skip stays in history as it happened.
         return event
     at = payload.billing_attempt_expected_date or payload.cycle_start_at
     skip = mapping.skip_event(contract_id, payload.cycle_index, at)

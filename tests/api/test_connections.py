@@ -239,7 +239,7 @@ async def test_new_credentials_reactivate_a_connection(
     }
 
 
-async def test_a_sync_is_enqueued_after_commit_and_a_disconnected_store_cannot_sync(
+async def test_connecting_starts_the_backfill_and_syncs_are_enqueued_after_commit(
     client: GraphQLClient, shop_a: ShopWorld, jobs: RecordingJobQueue
 ) -> None:
     connection_id = (await connect_shopify(client, shop_a))["connection"]["id"]
@@ -253,8 +253,9 @@ async def test_a_sync_is_enqueued_after_commit_and_a_disconnected_store_cannot_s
     assert synced["syncConnection"]["connection"]["id"] == connection_id
     assert gone["disconnect"]["connection"]["status"] == "DISCONNECTED"
     assert refused["syncConnection"] == {"code": "CONNECTION_INACTIVE", "field": ["id"]}
-    (request,) = [r for r in jobs.sent if r.job is Job.SYNC_CONNECTION]
-    assert request.kwargs["since"] == "2025-01-01T00:00:00+00:00"
+    backfill, manual = [r for r in jobs.sent if r.job is Job.SYNC_CONNECTION]
+    assert backfill.kwargs["since"] is None
+    assert manual.kwargs["since"] == "2025-01-01T00:00:00+00:00"
 
 
 async def test_connections_show_cursor_counts_and_runs_never_credentials(

@@ -251,6 +251,15 @@ def create_app(store: AmazonStore) -> Starlette:
             payload["NextToken"] = encode_token({"query": query, "after": list(key(page[-1]))})
         return JSONResponse({"payload": payload})
 
+    async def get_order(request: Request) -> Response:
+        return await guarded(request, "getOrder", _get_order)
+
+    async def _get_order(request: Request) -> Response:
+        order = store.orders.get(request.path_params["order_id"])
+        if order is None:
+            return _errors(404, "NotFound", "Invalid AmazonOrderId.")
+        return JSONResponse({"payload": order.payload()})
+
     async def get_order_items(request: Request) -> Response:
         return await guarded(request, "getOrderItems", _get_order_items)
 
@@ -308,6 +317,7 @@ def create_app(store: AmazonStore) -> Starlette:
         routes=[
             Route("/auth/o2/token", token, methods=["POST"]),
             Route("/orders/v0/orders", get_orders),
+            Route("/orders/v0/orders/{order_id}", get_order),
             Route("/orders/v0/orders/{order_id}/orderItems", get_order_items),
             Route("/sellers/v1/marketplaceParticipations", participations),
         ]

@@ -14,6 +14,7 @@ JP = "A1VC38T7YXB528"
 # (rate per second, burst) per operation, as malls.md 3.3 documents them.
 DOCUMENTED_LIMITS: dict[str, tuple[float, float]] = {
     "getOrders": (0.0167, 20),
+    "getOrder": (0.5, 30),
     "getOrderItems": (0.5, 30),
     "getMarketplaceParticipations": (0.016, 15),
 }

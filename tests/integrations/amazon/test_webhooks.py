@@ -57,6 +57,7 @@ async def test_order_change_asks_for_a_resync(platform: AmazonPlatform) -> None:
     assert event.resync is True
     assert len(event.records) == 0
     assert event.occurred_at == datetime(2026, 5, 2, 3, 0, tzinfo=UTC)
+    assert event.refetch_order_ids == ("503-1234567-7654321",)
 
 
 async def test_notifications_for_another_seller_or_type_are_rejected(

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from domain.ids import ConnectionId, new_id
-from domain.platforms import PlatformAccount, PlatformRejected
+from domain.platforms import PlatformAccount, PlatformRejected, WebhookOutcome
 from integrations.rakuten.platform import RakutenPlatform
 from integrations.rakuten.webhooks import notification_response, notified_order_numbers
 from tests.fakes.rakuten.notifications import order_notification, system_notification
@@ -56,6 +56,10 @@ def test_an_order_notification_asks_for_a_resync_with_a_stable_id(
     assert event.resync
     assert event.topic == "order_notify"
     assert len(event.records) == 0
+    assert event.refetch_order_ids == (
+        "402321-20260530-0000009001",
+        "402321-20260530-0000009002",
+    )
     assert event.event_id.startswith("rakuten:orders:")
     assert platform.parse_webhook(_account(), {}, body).event_id == event.event_id
     assert notified_order_numbers(body) == (
@@ -74,6 +78,7 @@ def test_a_system_notification_uses_its_request_id(platform: RakutenPlatform) ->
     assert event.event_id == "rakuten:notify:REQ-20260530-000123"
     assert event.topic == "system_notify"
     assert event.resync
+    assert event.refetch_order_ids == ("402321-20260505-0000001002",)
     assert notified_order_numbers(body) == ("402321-20260505-0000001002",)
     built = system_notification(auth_key=KEY, request_id="R-9", order_number="1-2-3")
     assert platform.parse_webhook(_account(), {}, built).event_id == "rakuten:notify:R-9"
@@ -94,3 +99,18 @@ def test_the_acknowledgement_is_the_xml_rakuten_expects() -> None:
     assert notification_response("N-000-000").endswith(
         b"<responseModel><resultCode>N-000-000</resultCode></responseModel>"
     )
+
+
+def test_replies_are_the_xml_rakuten_expects(platform: RakutenPlatform) -> None:
+    replies = {outcome: platform.webhook_reply(outcome) for outcome in WebhookOutcome}
+
+    assert {outcome: reply.status for outcome, reply in replies.items()} == {
+        WebhookOutcome.ACCEPTED: 200,
+        WebhookOutcome.DUPLICATE: 200,
+        WebhookOutcome.UNVERIFIED: 401,
+        WebhookOutcome.UNUSABLE: 400,
+    }
+    assert replies[WebhookOutcome.ACCEPTED].body == notification_response("N-000-000")
+    assert replies[WebhookOutcome.UNVERIFIED].body == notification_response("E-400-101")
+    assert replies[WebhookOutcome.UNUSABLE].body == notification_response("E-400-100")
+    assert all(r.content_type.startswith("text/xml") for r in replies.values())

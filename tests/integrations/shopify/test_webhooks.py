@@ -241,7 +241,7 @@ def test_contract_topics_become_a_subscription_and_its_event(
     assert event.resync
 
 
-def test_billing_cycle_skips_use_the_ids_a_sync_gives_them(platform: ShopifyPlatform) -> None:
+def test_billing_cycle_skips_and_unskips_become_events(platform: ShopifyPlatform) -> None:
     skipped = _parse(platform, "subscription_billing_cycles/skip")
     [skip] = skipped.records.subscription_events
     assert skip.dedup_key == "gid://shopify/SubscriptionContract/4401:skip:3"
@@ -249,7 +249,12 @@ def test_billing_cycle_skips_use_the_ids_a_sync_gives_them(platform: ShopifyPlat
     assert skip.occurred_at == datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
 
     unskipped = _parse(platform, "subscription_billing_cycles/unskip")
-    assert len(unskipped.records) == 0
+    [unskip] = unskipped.records.subscription_events
+    assert unskip.kind is SubscriptionEventKind.UNSKIPPED
+    assert unskip.subscription_external_id == "gid://shopify/SubscriptionContract/4401"
+    assert unskip.dedup_key.startswith("gid://shopify/SubscriptionContract/4401:unskip:3:")
+    assert unskip.dedup_key != skip.dedup_key
+    assert unskip.occurred_at == datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 
 
 def test_privacy_topics_become_privacy_requests(platform: ShopifyPlatform) -> None:
