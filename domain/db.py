@@ -89,7 +89,10 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
 
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(connection: Connection) -> None:
-            connection.exec_driver_sql("BEGIN")
+            # IMMEDIATE takes the write lock up front. A deferred transaction that read first
+            # fails at once ("database is locked", no busy wait) when it tries to write after
+            # another one committed: the embedded shape runs jobs beside API requests.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     engine = create_async_engine(
