@@ -76,9 +76,11 @@ class UnitOfWork(SchemaExtension):
         async with _session_of(context) as session:
             if self.execution_context.operation_type is OperationType.QUERY:
                 await read_without_transaction(session)
-            elif await _reading(session):
-                # Writes need a transaction: end the read the key was checked in (nothing to
-                # commit); the next statement begins one on a connection of its own.
+            elif session.in_transaction():
+                # Writes need a transaction of their own: end the read the key was checked in
+                # (nothing to commit); the next statement begins one. Until then none is open,
+                # so a mutation that asks a mall first (connect*) holds no lock meanwhile,
+                # SQLite's write lock included.
                 await session.commit()
             bind_tenant(session, context.shop_id)
             context.attach(session)
