@@ -44,15 +44,6 @@ async def read_without_transaction(session: AsyncSession) -> None:
         await session.connection(execution_options={"isolation_level": AUTOCOMMIT})
 
 
-async def _reading(session: AsyncSession) -> bool:
-    """Whether `session` is running outside a transaction (`read_without_transaction`)."""
-    if not session.in_transaction():
-        return False
-    connection = (await session.connection()).sync_connection
-    options = {} if connection is None else connection.get_execution_options()
-    return bool(options.get("isolation_level") == AUTOCOMMIT)
-
-
 @asynccontextmanager
 async def _session_of(context: Context) -> AsyncIterator[AsyncSession]:
     if context.request_session is not None:
