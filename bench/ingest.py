@@ -346,7 +346,9 @@ _VACUUMED = ("customer", "customer_identity", "product", '"order"', "order_line"
 
 
 def child(kind: str, args: argparse.Namespace, base_url: str, fake_pid: int) -> Result:
-    command = [sys.executable, "-m", "bench.ingest", "--child", kind, "--base-url", base_url]
+    profile = ["-m", "cProfile", "-o", args.profile] if args.profile and kind == "sync" else []
+    command = [sys.executable, *profile, "-m", "bench.ingest", "--child", kind]
+    command += ["--base-url", base_url]
     command += ["--database-url", args.database_url, "--fake-pid", str(fake_pid)]
     completed = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
     result: Result = json.loads(completed.stdout.strip().splitlines()[-1])
@@ -396,6 +398,9 @@ def main() -> None:
     parser.add_argument("--restore-rate", type=float, default=1e9, help="fake bucket points/s")
     parser.add_argument(
         "--latency-ms", type=float, default=0.0, help="the fake waits this long per answer"
+    )
+    parser.add_argument(
+        "--profile", metavar="PATH", help="write a cProfile of the sync process to PATH"
     )
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", choices=["baseline", "sync"], help=argparse.SUPPRESS)

@@ -1,12 +1,13 @@
-"""Mall syncs: `sync_connection` reads pages from the platform and stores each with its cursor.
+"""Mall syncs: `sync_connection` reads pages from the platform and stores them with their cursor.
 
-The platform is asked for the next page with no transaction open; each page is then stored in
-its own unit of work (records, cursor, run counts, lease renewal), rescoring of the customers
-it touched is requested after that commit, and a SYNC_PROGRESS event is published. While a
-page is stored, the next ones are already being fetched (at most `PREFETCH_PAGES` ahead, see
-`prefetched`): the mall and the database work at the same time, and pages are still stored
-one by one, in order, each with its own cursor. A failure to fetch is raised only after the
-pages fetched before it are stored, as when fetching and storing took turns.
+The platform is asked for pages with no transaction open. While pages are stored, the next
+ones are already being fetched (at most `PREFETCH_PAGES` ahead, see `prefetched`): the mall
+and the database work at the same time. The pages already fetched when the store is free are
+stored together, in order, in one unit of work (records, the last page's cursor, run counts,
+lease renewal; up to about `MERGE_RECORDS` records, the first page alone), rescoring of the
+customers they touched is requested after that commit, and a SYNC_PROGRESS event is
+published per unit of work (`pages` counts the mall's pages). A failure to fetch is raised
+only after the pages fetched before it are stored, as when fetching and storing took turns.
 
 Failures: `PlatformUnavailable` closes the run and retries the job (arq `Retry`, honoured by
 the in-process runner too) after the platform's `retry_after` or the backoff, whichever is
@@ -54,9 +55,13 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
-# Pages fetched ahead of the one being stored: enough to keep the mall's answers and the
-# database's work overlapping, few enough that a stopped sync wastes little.
-PREFETCH_PAGES = 2
+# Pages fetched ahead of the ones being stored: enough to keep the mall's answers and the
+# database's work overlapping and to merge several pages into one transaction, few enough
+# that a stopped sync wastes little.
+PREFETCH_PAGES = 8
+# Pages already fetched and waiting are stored together, up to about this many records: one
+# transaction's fixed costs (lease, run row, lookups) then serve several pages.
+MERGE_RECORDS = 2000
 
 
 class _End:
@@ -67,12 +72,19 @@ class _End:
 
 
 async def prefetched(
-    pages: AsyncIterator[SyncPage], depth: int = PREFETCH_PAGES
-) -> AsyncGenerator[SyncPage, None]:
-    """The same pages in the same order, fetched by a task of their own up to `depth` ahead.
+    pages: AsyncIterator[SyncPage],
+    depth: int = PREFETCH_PAGES,
+    *,
+    merge_records: int = MERGE_RECORDS,
+) -> AsyncGenerator[list[SyncPage], None]:
+    """The same pages in the same order, fetched by a task of their own up to `depth` ahead,
+    handed on in runs of consecutive pages to store together.
 
-    A failure of `pages` comes out after the pages fetched before it. Closing this iterator
-    (or leaving it early) cancels the fetching and closes `pages`.
+    A run is the next page and those already fetched behind it, while the run holds fewer
+    than `merge_records` records; it never waits for a page. The first page comes alone, so
+    a new sync shows progress as soon as it can. A failure of `pages` comes out after the
+    pages fetched before it. Closing this iterator (or leaving it early) cancels the fetching
+    and closes `pages`.
     """
     queue: asyncio.Queue[SyncPage | _End] = asyncio.Queue(maxsize=depth)
 
@@ -90,14 +102,27 @@ async def prefetched(
         await queue.put(_End())
 
     fetching = asyncio.create_task(fetch())
+    limit = 0
     try:
-        while True:
+        end: _End | None = None
+        while end is None:
             item = await queue.get()
             if isinstance(item, _End):
-                if item.error is not None:
-                    raise item.error
-                return
-            yield item
+                end = item
+                break
+            run = [item]
+            size = len(item.records)
+            while size < limit and not queue.empty():
+                following = queue.get_nowait()
+                if isinstance(following, _End):
+                    end = following
+                    break
+                run.append(following)
+                size += len(following.records)
+            yield run
+            limit = merge_records
+        if end.error is not None:
+            raise end.error
     finally:
         fetching.cancel()
         await asyncio.gather(fetching, return_exceptions=True)
@@ -200,15 +225,15 @@ async def run_sync(
     try:
         pages = prefetched(platform.sync_pages(started.account, started.cursor, since))
         try:
-            async for page in pages:
+            async for batch in pages:
                 if total.pages and clock() >= deadline:
-                    # Time is up: this page is left for the next job, which resumes here
+                    # Time is up: these pages are left for the next job, which resumes here
                     # (every job stores at least one page, so the sync always moves on).
                     complete = False
                     break
                 async with unit_of_work(ctx, shop_id=shop_id) as uow:
-                    stored = await runs.store_page(
-                        uow.session, started, lease, page, now=clock(), lease_seconds=seconds
+                    stored = await runs.store_pages(
+                        uow.session, started, lease, batch, now=clock(), lease_seconds=seconds
                     )
                     request_rescore(uow.jobs, shop_id, stored.records.touched_customer_ids)
                 before = total.orders_inserted + total.customers_inserted

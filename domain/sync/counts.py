@@ -52,10 +52,10 @@ def seen(batch: RecordBatch) -> SyncCounts:
     )
 
 
-def fetched(stats: PageStats, rejected: int) -> SyncCounts:
-    """What fetching one page cost, and how many of its vendor records were unusable."""
+def fetched(stats: PageStats, rejected: int, *, pages: int = 1) -> SyncCounts:
+    """What fetching `pages` pages cost, and how many of their vendor records were unusable."""
     return SyncCounts(
-        pages=1,
+        pages=pages,
         requests=stats.requests,
         throttle_waits=stats.throttle_waits,
         throttle_wait_ms=round(stats.throttle_wait_seconds * 1000),

@@ -1,7 +1,9 @@
-"""A sync run's record: started with the lease, one update per stored page, then finished.
+"""A sync run's record: started with the lease, one update per stored batch of pages, then
+finished.
 
-Each page's records, its cursor and the run's counts are written in one transaction (by the
-caller's unit of work), so a sync killed between pages resumes after the last stored one.
+Each batch's records (one page, or consecutive pages merged), its last cursor and the run's
+counts are written in one transaction (by the caller's unit of work), so a sync killed between
+batches resumes after the last stored one.
 """
 
 import uuid
@@ -17,7 +19,7 @@ from domain.connection.models import Connection, ConnectionStatus, SyncRun, Sync
 from domain.credentials import CredentialCipher
 from domain.db import AsyncSession
 from domain.ids import ConnectionId, ShopId
-from domain.platforms import PlatformAccount, SyncCursor, SyncPage
+from domain.platforms import PageStats, PlatformAccount, RecordBatch, SyncCursor, SyncPage
 from domain.sync.counts import SyncCounts, fetched, seen
 from domain.sync.lease import Lease, acquire_lease, release_lease, renew_lease
 from domain.sync.records import StoredRecords, store_records
@@ -95,19 +97,48 @@ def _with_errors(run: SyncRun, errors: Sequence[str]) -> None:
         run.errors = [*run.errors, *errors[:room]]
 
 
-async def store_page(
+def merged(pages: Sequence[SyncPage]) -> SyncPage:
+    """Consecutive pages as one: their records in order, the last page's cursor and progress,
+    their rejections together and their fetching costs summed."""
+    if len(pages) == 1:
+        return pages[0]
+    last = pages[-1]
+    return SyncPage(
+        records=RecordBatch(
+            customers=tuple(c for p in pages for c in p.records.customers),
+            orders=tuple(o for p in pages for o in p.records.orders),
+            subscriptions=tuple(s for p in pages for s in p.records.subscriptions),
+            subscription_events=tuple(e for p in pages for e in p.records.subscription_events),
+        ),
+        cursor=last.cursor,
+        rejected=tuple(r for p in pages for r in p.rejected),
+        stats=PageStats(
+            requests=sum(p.stats.requests for p in pages),
+            throttle_waits=sum(p.stats.throttle_waits for p in pages),
+            throttle_wait_seconds=sum(p.stats.throttle_wait_seconds for p in pages),
+        ),
+        progress=last.progress,
+    )
+
+
+async def store_pages(
     session: AsyncSession,
     started: StartedSync,
     lease: Lease,
-    page: SyncPage,
+    pages: Sequence[SyncPage],
     *,
     now: datetime,
     lease_seconds: int,
 ) -> StoredPage:
-    """Store a page's records, its cursor and the run's counts together; renews `lease`.
+    """Store consecutive pages' records, the last one's cursor and the run's counts together;
+    renews `lease`. The pages go in as one batch (ingest keeps the newest version of a record
+    met twice), so a crash leaves the cursor before all of them or after all of them.
 
     Raises `LeaseLost` (roll back) when the connection is no longer this sync's.
     """
+    if not pages:
+        raise ValueError("no pages to store")
+    page = merged(pages)
     shop_id = started.lease.shop_id
     connection_id = ConnectionId(started.lease.connection_id)
     # The lease first: a write, so the transaction holds the connection from its start.
@@ -115,7 +146,11 @@ async def store_page(
         session, lease, now=now, seconds=lease_seconds, cursors=dict(page.cursor)
     )
     records = await store_records(session, shop_id, connection_id, page.records)
-    counts = seen(page.records) + fetched(page.stats, len(page.rejected)) + records.counts
+    counts = (
+        seen(page.records)
+        + fetched(page.stats, len(page.rejected), pages=len(pages))
+        + records.counts
+    )
     run = await _run(session, shop_id, started.run_id)
     total = SyncCounts.from_json(run.counts) + counts
     run.counts = total.as_json()

@@ -87,10 +87,13 @@ def gid(kind: str, numeric_id: int) -> str:
     return f"gid://shopify/{kind}/{numeric_id}"
 
 
+_ONE = Decimal(1)
+
+
 def minor_units(amount: Decimal, currency: str) -> int:
     """A decimal amount of `currency` in its minor unit, rounded half up."""
     exponent = _EXPONENTS.get(currency.upper(), 2)
-    return int((amount.scaleb(exponent)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return int((amount.scaleb(exponent)).quantize(_ONE, rounding=ROUND_HALF_UP))
 
 
 def guest_customer_id(email: str | None, phone: str | None) -> str | None:

@@ -49,6 +49,9 @@ DEFAULT_HISTORY = timedelta(days=60)
 # Billing cycles read around now: past skips still tell, upcoming skips tell most.
 CYCLE_HISTORY = timedelta(days=400)
 CYCLE_HORIZON = timedelta(days=180)
+# Orders mapped between two turns of the event loop: mapping a whole page at once would hold
+# the loop for tens of milliseconds, while the sync waits to send its next statement.
+_MAP_TURN = 25
 # What the cursor tells about the sync besides where it stands.
 _NOTES = ("reachable_from", "denied_fields", "progress_from")
 
@@ -248,7 +251,9 @@ class ShopifyPlatform:
             orders: list[OrderRecord] = []
             rejected: list[RejectedRecord] = []
             newest: datetime | None = None
-            for node in page.nodes:
+            for index, node in enumerate(page.nodes):
+                if index and not index % _MAP_TURN:
+                    await asyncio.sleep(0)
                 mapped = mapping.order_from_node(node)
                 if isinstance(mapped, RejectedRecord):
                     rejected.append(mapped)

@@ -1,5 +1,7 @@
 import asyncio
+import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -14,7 +16,7 @@ from domain.events import Topic
 from domain.ids import ShopId
 from domain.jobs import Job, JobRequest
 from domain.order.models import Order
-from domain.platforms import OrderRecord, RejectedRecord
+from domain.platforms import OrderRecord, RecordBatch, RejectedRecord, SyncPage
 from domain.settings import Settings
 from domain.shop.models import Shop
 from domain.sync.lease import acquire_lease
@@ -26,7 +28,7 @@ from tests.plugins.memory_mall.testing import ACCOUNT, TOKEN, add_connection, fo
 from tests.workers.conftest import RecordingJobQueue
 from workers.context import WorkerContext
 from workers.inprocess import build_inprocess_job_queue
-from workers.sync import run_sync, sync_connection
+from workers.sync import prefetched, run_sync, sync_connection
 
 
 def with_mall(ctx: WorkerContext, mall: MemoryPlatform) -> WorkerContext:
@@ -91,7 +93,9 @@ async def test_a_sync_stores_every_page_with_its_cursor(
         bus, shop.id, Topic.SYNC_PROGRESS, lambda: _count(bus, shop.id)
     ) as listener:
         await sync_connection(ctx, shop_id=str(shop.id), connection_id=str(connection.id))
-        events = [await listener.next() for _ in range(5)]
+        events = [await listener.next()]
+        while events[-1].data["status"] == "running":
+            events.append(await listener.next())
 
     connection = await reload(session, connection)
     (run,) = await runs_of(session, connection)
@@ -109,11 +113,22 @@ async def test_a_sync_stores_every_page_with_its_cursor(
     assert run.counts["throttle_waits"] == 2
     assert run.counts["throttle_wait_ms"] == 1000
     assert len(await state_of(session, shop)) == 12
-    assert [e.data["status"] for e in events] == ["running"] * 4 + ["succeeded"]
-    assert [e.data["pages"] for e in events] == [1, 2, 3, 4, 4]
+    # One event per stored transaction (pages already fetched are stored together): the
+    # first page alone, then the mall's page count rising to the total, then the end.
+    running, (last,) = events[:-1], events[-1:]
+    pages = [int(str(e.data["pages"])) for e in running]
+    assert pages[0] == 1
+    assert pages == sorted(set(pages))
+    assert pages[-1] == 4
+    assert {e.data["status"] for e in running} == {"running"}
+    assert (last.data["status"], last.data["pages"]) == ("succeeded", 4)
     assert {e.data["connection_id"] for e in events} == {str(connection.id)}
     rescored = [r for r in recording_queue.sent if r.job is Job.RESCORE_CUSTOMERS]
-    assert len(rescored) == 4
+    assert len(rescored) == len(running)
+    customers = await session.exec(select(Customer.id).where(Customer.shop_id == shop.id))
+    requested = {i for r in rescored for i in json.loads(str(r.kwargs["customer_ids_json"]))}
+    assert requested == {str(customer_id) for customer_id in customers.all()}
+    assert len(requested) == 4
 
 
 async def _count(bus: InProcessEventBus, shop_id: uuid.UUID) -> int:
@@ -288,7 +303,7 @@ async def test_a_sync_out_of_time_hands_on_to_the_next_job(
 ) -> None:
     shop, connection = await prepared(session)
     worker_context["settings"] = worker_context["settings"].model_copy(
-        update={"sync_time_budget_seconds": 25}
+        update={"sync_time_budget_seconds": 15}
     )
     ctx = with_mall(worker_context, mall())
     ticks = iter(range(0, 10_000, 10))
@@ -303,8 +318,9 @@ async def test_a_sync_out_of_time_hands_on_to_the_next_job(
     (run,) = await runs_of(session, connection)
     connection = await reload(session, connection)
     assert run.status == SyncStatus.SUCCEEDED
-    assert run.counts["pages"] == 2
-    assert connection.cursors == {"position": "6"}
+    # Time is up after the first page: the pages fetched meanwhile are left to the next job.
+    assert run.counts["pages"] == 1
+    assert connection.cursors == {"position": "3"}
     assert connection.last_sync_at is None
     assert connection.backfilled_at is None
     assert connection.sync_lease_until is None
@@ -350,3 +366,40 @@ async def test_the_embedded_runner_retries_a_sync_after_an_outage(
         assert [f for f in queue.failures if f.request.job is Job.SYNC_CONNECTION] == []
     finally:
         await forget_shop(engine, shop.id)
+
+
+def _page(position: int) -> SyncPage:
+    orders = tuple(
+        OrderRecord(
+            platform="memory",
+            external_id=f"o{position}-{n}",
+            customer_external_id="c0",
+            ordered_at=utcnow(),
+            total_amount=100,
+        )
+        for n in range(2)
+    )
+    return SyncPage(records=RecordBatch(orders=orders), cursor={"position": str(position)})
+
+
+async def test_pages_already_fetched_are_handed_on_together_and_in_order() -> None:
+    async def pages() -> AsyncIterator[SyncPage]:
+        for position in range(1, 6):
+            yield _page(position)
+        raise RuntimeError("mall crashed")
+
+    handed: list[list[str]] = []
+
+    async def consume() -> None:
+        async for run in prefetched(pages(), depth=5, merge_records=3):
+            handed.append([page.cursor["position"] for page in run])
+
+    with pytest.raises(RuntimeError, match="mall crashed"):
+        await consume()
+
+    # The first page alone, then whatever waited, up to the records limit; every page
+    # exactly once and in order, and the failure only after them.
+    assert handed[0] == ["1"]
+    assert [p for run in handed for p in run] == ["1", "2", "3", "4", "5"]
+    assert any(len(run) > 1 for run in handed)
+    assert all(2 * (len(run) - 1) < 3 for run in handed)
