@@ -1,7 +1,7 @@
 """`process_webhook`: act on one delivery the webhook endpoint stored in the inbox.
 
 Orders the delivery names are read again from the mall first, with no transaction open, then
-the delivery is processed in one unit of work (`domain.connection.inbox`). Records refused
+the delivery is processed in one unit of work (`domain.sync.inbox`). Records refused
 because they may be early (a skip before its contract is synced) make the job retry after a
 sync, at most `WEBHOOK_TRIES` times in all (below the worker's `MAX_TRIES`, so the last of
 them always closes the entry).
@@ -12,7 +12,7 @@ import uuid
 
 from arq import Retry
 
-from domain.connection.inbox import InboxOutcome, orders_to_refetch, process_inbox_entry
+from domain.sync.inbox import InboxOutcome, orders_to_refetch, process_inbox_entry
 from domain.credentials import CredentialCipher
 from domain.db import utcnow
 from domain.ids import ShopId
