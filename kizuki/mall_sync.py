@@ -27,8 +27,8 @@ from integrations import build_platforms
 from kizuki.events import InProcessEventBus
 from kizuki.jobs import InProcessJobQueue
 from workers.context import WorkerContext
+from workers.inprocess import build_inprocess_job_queue
 from workers.main import HTTP_TIMEOUT_SECONDS
-from workers.registry import JOB_FUNCTIONS, JOB_TIMEOUT_SECONDS, MAX_TRIES
 from workers.sync import run_sync
 
 
@@ -134,26 +134,16 @@ async def sync_shop(
             found = platforms if platforms is not None else build_platforms(http)
             events = InProcessEventBus()
             held = _Held()
-
-            def context(job_id: str, job_try: int) -> WorkerContext:
-                return WorkerContext(
-                    settings=settings,
-                    sessions=sessions,
-                    events=events,
-                    job_queue=queue,
-                    platforms=found,
-                    job_id=job_id,
-                    job_try=job_try,
-                )
-
-            queue = InProcessJobQueue(
-                JOB_FUNCTIONS,
-                context,
-                max_jobs=1,
-                max_tries=MAX_TRIES,
-                job_timeout=JOB_TIMEOUT_SECONDS,
+            queue = build_inprocess_job_queue(settings, sessions, events, found, max_jobs=1)
+            ctx = WorkerContext(
+                settings=settings,
+                sessions=sessions,
+                events=events,
+                job_queue=held,
+                platforms=found,
+                job_id="cli-sync",
+                job_try=1,
             )
-            ctx = WorkerContext(**{**context("cli-sync", 1), "job_queue": held})
             try:
                 async with sessions() as session:
                     chosen = await _chosen(session, shop_id, connection_id)

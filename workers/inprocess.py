@@ -21,6 +21,8 @@ def build_inprocess_job_queue(
     sessions: async_sessionmaker[AsyncSession],
     events: EventBus,
     platforms: Mapping[str, StorePlatform],
+    *,
+    max_jobs: int = MAX_JOBS,
 ) -> InProcessJobQueue[WorkerContext]:
     """A job queue that runs every registered job in this process; close it with `aclose()`."""
 
@@ -38,7 +40,7 @@ def build_inprocess_job_queue(
     queue = InProcessJobQueue(
         JOB_FUNCTIONS,
         context,
-        max_jobs=MAX_JOBS,
+        max_jobs=max_jobs,
         max_tries=MAX_TRIES,
         job_timeout=JOB_TIMEOUT_SECONDS,
     )
