@@ -12,11 +12,11 @@ import uuid
 
 from arq import Retry
 
-from domain.sync.inbox import InboxOutcome, orders_to_refetch, process_inbox_entry
 from domain.credentials import CredentialCipher
 from domain.db import utcnow
 from domain.ids import ShopId
 from domain.platforms import PlatformError, PlatformUnavailable, SyncPage
+from domain.sync.inbox import InboxOutcome, orders_to_refetch, process_inbox_entry
 from workers.context import WorkerContext, unit_of_work
 
 logger = logging.getLogger(__name__)
