@@ -21,9 +21,10 @@ protected-data approval are named in `denied_fields`.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import httpx
 
@@ -42,8 +43,10 @@ from domain.platforms import (
     SyncPage,
     WebhookEvent,
 )
-from integrations.shopify import mapping, webhooks
+from integrations.shopify import mapping, webhooks, wire
 from integrations.shopify.client import AccessDenied, QueryTooCostly, ShopifyClient, ShopState
+
+_T = TypeVar("_T")
 
 DEFAULT_HISTORY = timedelta(days=60)
 # Billing cycles read around now: past skips still tell, upcoming skips tell most.
@@ -94,6 +97,53 @@ def _progress(origin: datetime | None, reached: datetime | None, end: datetime) 
     if origin is None or reached is None or end <= origin:
         return None
     return min(1.0, max(0.0, (reached - origin) / (end - origin)))
+
+
+async def _orders_page(
+    client: ShopifyClient, search: str, first: int, after: str | None
+) -> tuple[wire.RawConnection, int]:
+    """A page of orders and the page size that was accepted: halved while Shopify finds
+    the query too costly."""
+    while True:
+        try:
+            return await client.orders(search, first, after), first
+        except QueryTooCostly:
+            if first == 1:
+                raise
+            first = max(1, first // 2)
+
+
+async def _map_orders(
+    nodes: Sequence[wire.JSONObject],
+) -> tuple[list[CustomerRecord], list[OrderRecord], list[RejectedRecord], datetime | None]:
+    """A page's order nodes as records (test orders left out), its rejections and the newest
+    `updatedAt` among its orders."""
+    customers: list[CustomerRecord] = []
+    orders: list[OrderRecord] = []
+    rejected: list[RejectedRecord] = []
+    newest: datetime | None = None
+    for index, node in enumerate(nodes):
+        if index and not index % _MAP_TURN:
+            await asyncio.sleep(0)
+        mapped = mapping.order_from_node(node)
+        if isinstance(mapped, RejectedRecord):
+            rejected.append(mapped)
+        elif mapped is not None:
+            orders.append(mapped.order)
+            if mapped.customer is not None:
+                customers.append(mapped.customer)
+            updated = mapped.order.source_updated_at
+            if updated is not None and (newest is None or updated > newest):
+                newest = updated
+    return customers, orders, rejected, newest
+
+
+def _forget(future: "asyncio.Future[_T]") -> None:
+    """Cancel a read-ahead nobody will await; a failure it already met is not reported."""
+    if not future.done():
+        future.cancel()
+    elif not future.cancelled():
+        future.exception()
 
 
 def _newest_customers(customers: list[CustomerRecord]) -> tuple[CustomerRecord, ...]:
@@ -239,66 +289,54 @@ class ShopifyPlatform:
         first = self._page_size
         # A backfill has no lower bound: progress counts from the oldest order it meets.
         origin = window.start or _parse(window.notes.get("progress_from"))
-        while True:
-            try:
-                page = await client.orders(search, first, after)
-            except QueryTooCostly:
-                if first == 1:
-                    raise
-                first = max(1, first // 2)
-                continue
-            customers: list[CustomerRecord] = []
-            orders: list[OrderRecord] = []
-            rejected: list[RejectedRecord] = []
-            newest: datetime | None = None
-            for index, node in enumerate(page.nodes):
-                if index and not index % _MAP_TURN:
-                    await asyncio.sleep(0)
-                mapped = mapping.order_from_node(node)
-                if isinstance(mapped, RejectedRecord):
-                    rejected.append(mapped)
-                elif mapped is not None:
-                    orders.append(mapped.order)
-                    if mapped.customer is not None:
-                        customers.append(mapped.customer)
-                    updated = mapped.order.source_updated_at
-                    if updated is not None and (newest is None or updated > newest):
-                        newest = updated
-            if origin is None and orders:
-                origin = min(order.source_updated_at or window.end for order in orders)
-                window = replace(window, notes={**window.notes, "progress_from": _iso(origin)})
-            if client.denied_fields and "denied_fields" not in window.notes:
-                denied = ",".join(sorted(client.denied_fields))
-                window = replace(window, notes={**window.notes, "denied_fields": denied})
-            after = page.page_info.end_cursor or after
-            more = page.page_info.has_next_page
-            if more:
-                next_cursor: dict[str, str] = {
-                    **window.notes,
-                    "phase": "orders",
-                    "updated_at": window.high_water,
-                    "window_start": _iso(window.start) if window.start else "",
-                    "window_end": _iso(window.end),
-                    "after": after or "",
-                }
-            else:
-                next_cursor = {
-                    **_lasting(window.notes),
-                    "phase": "subscriptions",
-                    "updated_at": _iso(window.end),
-                    "cycles_since": _iso(window.start) if window.start else "",
-                    "after": "",
-                }
-            progress = 1.0 if not more else _progress(origin, newest, window.end)
-            yield SyncPage(
-                records=RecordBatch(customers=_newest_customers(customers), orders=tuple(orders)),
-                cursor=next_cursor,
-                rejected=tuple(rejected),
-                stats=client.stats.take(),
-                progress=progress,
-            )
-            if not more:
-                return
+        # The next page is asked for as soon as this one's cursor is known, so the mall
+        # prepares it while this one is mapped; one request is in flight at a time.
+        ahead = asyncio.ensure_future(_orders_page(client, search, first, after))
+        try:
+            while True:
+                page, first = await ahead
+                after = page.page_info.end_cursor or after
+                more = page.page_info.has_next_page
+                if more:
+                    ahead = asyncio.ensure_future(_orders_page(client, search, first, after))
+                customers, orders, rejected, newest = await _map_orders(page.nodes)
+                if origin is None and orders:
+                    origin = min(order.source_updated_at or window.end for order in orders)
+                    window = replace(window, notes={**window.notes, "progress_from": _iso(origin)})
+                if client.denied_fields and "denied_fields" not in window.notes:
+                    denied = ",".join(sorted(client.denied_fields))
+                    window = replace(window, notes={**window.notes, "denied_fields": denied})
+                if more:
+                    next_cursor: dict[str, str] = {
+                        **window.notes,
+                        "phase": "orders",
+                        "updated_at": window.high_water,
+                        "window_start": _iso(window.start) if window.start else "",
+                        "window_end": _iso(window.end),
+                        "after": after or "",
+                    }
+                else:
+                    next_cursor = {
+                        **_lasting(window.notes),
+                        "phase": "subscriptions",
+                        "updated_at": _iso(window.end),
+                        "cycles_since": _iso(window.start) if window.start else "",
+                        "after": "",
+                    }
+                progress = 1.0 if not more else _progress(origin, newest, window.end)
+                yield SyncPage(
+                    records=RecordBatch(
+                        customers=_newest_customers(customers), orders=tuple(orders)
+                    ),
+                    cursor=next_cursor,
+                    rejected=tuple(rejected),
+                    stats=client.stats.take(),
+                    progress=progress,
+                )
+                if not more:
+                    return
+        finally:
+            _forget(ahead)
 
     async def _contract_pages(
         self,
