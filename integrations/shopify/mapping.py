@@ -26,6 +26,7 @@ Decisions:
   node names no contract), so `subscription_external_id` stays None.
 """
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -90,6 +91,9 @@ def gid(kind: str, numeric_id: int) -> str:
 _ONE = Decimal(1)
 
 
+# A shop's prices repeat from order to order: a backfill converts the same few hundred
+# amounts again and again.
+@functools.lru_cache(maxsize=4096)
 def minor_units(amount: Decimal, currency: str) -> int:
     """A decimal amount of `currency` in its minor unit, rounded half up."""
     exponent = _EXPONENTS.get(currency.upper(), 2)
