@@ -34,6 +34,7 @@ from domain.settings import Settings
 from domain.shop.models import Role, Shop
 from domain.shop.service import create_api_key, create_shop
 from kizuki.mall_sync import ConnectionSync, list_shop_connections, sync_shop
+from kizuki.process import tune_garbage_collector
 from kizuki.runtime import open_runtime
 from workers.main import run_worker
 
@@ -49,6 +50,7 @@ T = TypeVar("T")
 
 
 def main() -> None:
+    tune_garbage_collector()
     app()
 
 
