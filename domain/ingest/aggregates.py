@@ -9,18 +9,28 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select, update
+from sqlalchemy import ColumnElement, Update, case, func, select, tuple_, update
 
 from domain.customer.models import Customer
 from domain.db import AsyncSession
 from domain.ids import ShopId
-from domain.ingest.statements import chunked, one_of, table_of
+from domain.ingest.statements import chunked, dialect_name, one_of, table_of
 from domain.order.models import Order, OrderStatus
 
 _CUSTOMER = table_of(Customer)
 _ORDER = table_of(Order)
 
 NOT_PURCHASES = (OrderStatus.CANCELLED.value, OrderStatus.REFUNDED.value)
+
+# Correlated subqueries keep the plan to (customer, ordered_at) index lookups, whatever the
+# planner believes about table sizes in the middle of a bulk load: a join to the orders (or
+# to the list of ids) would be planned from those beliefs, and a table last analyzed nearly
+# empty makes it hash or loop over every customer of the shop for each batch.
+_PURCHASES = (
+    _ORDER.c.shop_id == _CUSTOMER.c.shop_id,
+    _ORDER.c.customer_id == _CUSTOMER.c.id,
+    _ORDER.c.status.not_in(NOT_PURCHASES),
+)
 
 
 async def recompute_customer_aggregates(
@@ -32,39 +42,68 @@ async def recompute_customer_aggregates(
 ) -> None:
     """Set first/last order time, order count and net spend of these customers from their orders.
 
-    A customer's `created_at` moves back to their first purchase when that came earlier.
+    A customer without purchases has count 0, no first/last order time and spend 0. A
+    customer's `created_at` moves back to their first purchase when that came earlier.
     """
+    postgresql = dialect_name(session) == "postgresql"
+    for chunk in chunked(sorted(customer_ids)):
+        chosen = update(_CUSTOMER).where(
+            _CUSTOMER.c.shop_id == shop_id, one_of(session, _CUSTOMER.c.id, chunk)
+        )
+        await session.exec(
+            _one_pass(chosen, currency) if postgresql else _per_column(chosen, currency)
+        )
+
+
+def _one_pass(statement: Update, currency: str) -> Update:
+    """PostgreSQL: one aggregate subquery per customer assigns every column at once."""
     customer, order = _CUSTOMER, _ORDER
-    # Correlated subqueries keep the plan to primary-key and (customer, ordered_at) index
-    # lookups, whatever the planner believes about table sizes in the middle of a bulk load.
-    purchases = (
-        order.c.shop_id == customer.c.shop_id,
-        order.c.customer_id == customer.c.id,
-        order.c.status.not_in(NOT_PURCHASES),
+    first_order_at = func.min(order.c.ordered_at)
+    aggregates = select(
+        func.count(),
+        first_order_at,
+        func.max(order.c.ordered_at),
+        func.coalesce(
+            func.sum(order.c.total_amount - order.c.refunded_amount).filter(
+                order.c.currency == currency
+            ),
+            0,
+        ),
+        # Nobody became a customer after their first purchase (imports without a creation
+        # time create customers "now"). `least` ignores NULL: no purchase, no change.
+        func.least(customer.c.created_at, first_order_at),
+    ).where(*_PURCHASES)
+    targets = tuple_(
+        customer.c.order_count,
+        customer.c.first_order_at,
+        customer.c.last_order_at,
+        customer.c.total_spent,
+        customer.c.created_at,
     )
+    return statement.values({targets: aggregates.scalar_subquery(), customer.c.currency: currency})
+
+
+def _per_column(statement: Update, currency: str) -> Update:
+    """SQLite, which has no multi-column assignment from one subquery: one per column."""
+    customer, order = _CUSTOMER, _ORDER
 
     def aggregate(expression: ColumnElement[Any], *extra: ColumnElement[bool]) -> Any:
-        return select(expression).where(*purchases, *extra).scalar_subquery()
+        return select(expression).where(*_PURCHASES, *extra).scalar_subquery()
 
     first_order_at = aggregate(func.min(order.c.ordered_at))
-    for chunk in chunked(sorted(customer_ids)):
-        await session.exec(
-            update(customer)
-            .where(customer.c.shop_id == shop_id, one_of(session, customer.c.id, chunk))
-            .values(
-                order_count=aggregate(func.count()),
-                first_order_at=first_order_at,
-                # Nobody became a customer after their first purchase (imports without a
-                # creation time create customers "now").
-                created_at=case(
-                    (first_order_at < customer.c.created_at, first_order_at),
-                    else_=customer.c.created_at,
-                ),
-                last_order_at=aggregate(func.max(order.c.ordered_at)),
-                total_spent=aggregate(
-                    func.coalesce(func.sum(order.c.total_amount - order.c.refunded_amount), 0),
-                    order.c.currency == currency,
-                ),
-                currency=currency,
-            )
-        )
+    return statement.values(
+        order_count=aggregate(func.count()),
+        first_order_at=first_order_at,
+        # Nobody became a customer after their first purchase (imports without a creation
+        # time create customers "now").
+        created_at=case(
+            (first_order_at < customer.c.created_at, first_order_at),
+            else_=customer.c.created_at,
+        ),
+        last_order_at=aggregate(func.max(order.c.ordered_at)),
+        total_spent=aggregate(
+            func.coalesce(func.sum(order.c.total_amount - order.c.refunded_amount), 0),
+            order.c.currency == currency,
+        ),
+        currency=currency,
+    )

@@ -138,3 +138,35 @@ async def test_a_customer_is_never_created_after_their_first_purchase(
         session, connection, RecordBatch(customers=(CustomerRecord("shopify", "c1"),))
     )
     assert again.customers == Counts(unchanged=1)
+
+
+async def test_aggregates_of_customers_without_purchases_in_the_shop_currency(
+    session: AsyncSession, shop: Shop
+) -> None:
+    connection = await make_connection(session, shop=shop)
+    day = timedelta(days=1)
+    known = CustomerRecord("shopify", "c3", created_at=T0 - 30 * day, source_updated_at=T0)
+    batch = RecordBatch(
+        customers=(known,),
+        orders=(
+            order("o1", "c1", at=T0, status=OrderStatus.CANCELLED, total=4000),
+            order("o2", "c2", at=T0 + day, total=1999, currency="USD"),
+            order("o3", "c3", at=T0 + 2 * day, total=5000),
+        ),
+    )
+    await ingest(session, connection, batch)
+
+    cancelled_only = await customer_of(session, connection, "c1")
+    assert (
+        cancelled_only.order_count,
+        cancelled_only.first_order_at,
+        cancelled_only.last_order_at,
+        cancelled_only.total_spent,
+        cancelled_only.created_at,
+    ) == (0, None, None, 0, T0)
+    other_currency = await customer_of(session, connection, "c2")
+    assert (other_currency.order_count, other_currency.total_spent) == (1, 0)
+    assert other_currency.first_order_at == other_currency.last_order_at == T0 + day
+    # Created before the first purchase: the creation time stays.
+    earlier = await customer_of(session, connection, "c3")
+    assert (earlier.created_at, earlier.first_order_at) == (T0 - 30 * day, T0 + 2 * day)
