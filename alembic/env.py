@@ -2,8 +2,10 @@
 
 import asyncio
 import logging.config
+from typing import Any
 
 from alembic import context
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 from domain.db import create_engine
@@ -20,12 +22,23 @@ def _url() -> str:
     return str(url) if url else Settings().database_url
 
 
+def _check_foreign_keys(*, ctx: MigrationContext, **_: Any) -> None:
+    """Refuse a migration step that leaves rows with dangling foreign keys (SQLite only)."""
+    assert ctx.connection is not None
+    broken = ctx.connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        raise RuntimeError(f"rows with dangling foreign keys (table, rowid, parent): {broken[:5]}")
+
+
 def _run(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
     context.configure(
         connection=connection,
         target_metadata=metadata,
         render_as_batch=True,
         compare_type=True,
+        # Runs inside each step's transaction, before it commits.
+        on_version_apply=[_check_foreign_keys] if sqlite else [],
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -34,6 +47,14 @@ def _run(connection: Connection) -> None:
 async def _run_async() -> None:
     engine = create_engine(_url())
     async with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # SQLite alters a table by rebuilding it (batch mode) and dropping the old one,
+            # which fails while rows of other tables refer to it. Foreign keys are off while
+            # migrating, set before any transaction (inside one the pragma does nothing), and
+            # each step is checked before it commits (`_check_foreign_keys`).
+            raw = await connection.get_raw_connection()
+            assert raw.driver_connection is not None
+            await raw.driver_connection.execute("PRAGMA foreign_keys=OFF")
         await connection.run_sync(_run)
         await connection.commit()
     await engine.dispose()

@@ -71,6 +71,18 @@ class TenantModel(SQLModel):
     shop_id: uuid.UUID = Field(foreign_key="shop.id", primary_key=True)
 
 
+class TenantChildModel(TenantModel):
+    """A tenant table whose rows reach their shop through a parent: every such table has a
+    composite foreign key `(shop_id, <parent>_id)` of NOT NULL columns to a tenant table.
+
+    It has no foreign key of its own to `shop`: that would prove nothing more, and its check
+    per inserted row cost a sixth to a fifth of the server's CPU time for COPYing orders and
+    their lines.
+    """
+
+    shop_id: uuid.UUID = Field(primary_key=True)
+
+
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
     """An async engine; SQLite gets WAL, foreign keys and a busy timeout, PostgreSQL a pool."""
     if url.startswith("sqlite"):

@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKeyConstraint, Index, UniqueConstraint
 from sqlmodel import Field
 
-from domain.db import JSONValue, TenantModel, UTCDateTime, utcnow
+from domain.db import JSONValue, TenantChildModel, TenantModel, UTCDateTime, utcnow
 from domain.ids import new_id
 
 
@@ -36,7 +36,7 @@ class Customer(TenantModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class CustomerIdentity(TenantModel, table=True):
+class CustomerIdentity(TenantChildModel, table=True):
     """A customer as one connection knows them, with the evidence that linked it."""
 
     __tablename__ = "customer_identity"

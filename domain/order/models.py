@@ -5,7 +5,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, ForeignKeyConstraint, Index, String, UniqueConstraint
 from sqlmodel import Field
 
-from domain.db import TenantModel, UTCDateTime, utcnow
+from domain.db import TenantChildModel, UTCDateTime, utcnow
 from domain.ids import new_id
 
 
@@ -16,7 +16,7 @@ class OrderStatus(StrEnum):
     REFUNDED = "refunded"
 
 
-class Product(TenantModel, table=True):
+class Product(TenantChildModel, table=True):
     __table_args__ = (
         UniqueConstraint("shop_id", "connection_id", "external_id"),
         ForeignKeyConstraint(["shop_id", "connection_id"], ["connection.shop_id", "connection.id"]),
@@ -31,7 +31,7 @@ class Product(TenantModel, table=True):
     currency: str = Field(default="JPY", max_length=3)
 
 
-class Order(TenantModel, table=True):
+class Order(TenantChildModel, table=True):
     """An order; amounts are integers in the currency's minor unit (JPY has none).
 
     A cancelled order is no purchase; a refunded one was fully refunded. Net spend of any other
@@ -67,7 +67,7 @@ class Order(TenantModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class OrderLine(TenantModel, table=True):
+class OrderLine(TenantChildModel, table=True):
     __tablename__ = "order_line"
     __table_args__ = (
         UniqueConstraint("shop_id", "order_id", "position"),

@@ -5,7 +5,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKeyConstraint, Index, String, Text, UniqueConstraint
 from sqlmodel import Field
 
-from domain.db import TenantModel, UTCDateTime, utcnow
+from domain.db import TenantChildModel, UTCDateTime, utcnow
 from domain.ids import new_id
 
 
@@ -27,7 +27,7 @@ class SubscriptionEventKind(StrEnum):
     CANCELLED = "cancelled"
 
 
-class Subscription(TenantModel, table=True):
+class Subscription(TenantChildModel, table=True):
     __table_args__ = (
         UniqueConstraint("shop_id", "connection_id", "external_id"),
         ForeignKeyConstraint(["shop_id", "connection_id"], ["connection.shop_id", "connection.id"]),
@@ -50,7 +50,7 @@ class Subscription(TenantModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class SubscriptionEvent(TenantModel, table=True):
+class SubscriptionEvent(TenantChildModel, table=True):
     __tablename__ = "subscription_event"
     __table_args__ = (
         # `dedup_key` is the mall's event id, or kind + time when the mall gives none.
