@@ -57,11 +57,16 @@ Clock = Callable[[], datetime]
 
 # Pages fetched ahead of the ones being stored: enough to keep the mall's answers and the
 # database's work overlapping and to merge several pages into one transaction, few enough
-# that a stopped sync wastes little.
-PREFETCH_PAGES = 8
+# that a stopped sync wastes little (a Shopify page of 250 orders is about 0.4 MB).
+PREFETCH_PAGES = 32
 # Pages already fetched and waiting are stored together, up to about this many records: one
-# transaction's fixed costs (lease, run row, lookups) then serve several pages.
-MERGE_RECORDS = 2000
+# transaction's fixed costs (lease, run row, lookups, planning) then serve several pages, and
+# a customer met on several of them has its aggregates recomputed once. On PostgreSQL 10,000
+# (about 23 Shopify pages) against 2,000 took a 100,000-order backfill from about 4,100 to
+# 5,200 orders/s. SQLite has one writer: API requests wait for the sync's transaction, so
+# it stays short there.
+MERGE_RECORDS = 10_000
+SQLITE_MERGE_RECORDS = 2_000
 
 
 class _End:
@@ -189,6 +194,10 @@ async def _finish(
     await _publish(ctx, started, total, "failed" if error else "succeeded")
 
 
+def _merge_records(database_url: str) -> int:
+    return SQLITE_MERGE_RECORDS if database_url.startswith("sqlite") else MERGE_RECORDS
+
+
 async def run_sync(
     ctx: WorkerContext,
     shop_id: ShopId,
@@ -223,7 +232,10 @@ async def run_sync(
     deadline = clock() + timedelta(seconds=settings.sync_time_budget_seconds)
     complete = True
     try:
-        pages = prefetched(platform.sync_pages(started.account, started.cursor, since))
+        pages = prefetched(
+            platform.sync_pages(started.account, started.cursor, since),
+            merge_records=_merge_records(settings.database_url),
+        )
         try:
             async for batch in pages:
                 if total.pages and clock() >= deadline:
