@@ -60,6 +60,7 @@ from domain.shop.service import create_shop
 from domain.tables import metadata
 from integrations import build_platforms
 from kizuki.events import InProcessEventBus
+from kizuki.process import run as run_async
 from kizuki.process import tune_garbage_collector
 from workers.context import WorkerContext
 from workers.sync import sync_connection
@@ -415,9 +416,9 @@ def main() -> None:
         print(json.dumps(asyncio.run(run_baseline(args.database_url, args.base_url))))  # noqa: T201
         return
     if args.child == "sync":
-        # The process as `kizuki worker` sets it up.
+        # The process as `kizuki worker` sets it up: collector and event loop.
         tune_garbage_collector()
-        result = asyncio.run(run_sync_job(args.database_url, args.base_url, args.fake_pid))
+        result = run_async(run_sync_job(args.database_url, args.base_url, args.fake_pid))
         print(json.dumps(result))  # noqa: T201
         return
     try:

@@ -4,10 +4,9 @@ Builds settings, engines, Redis clients, the event bus and the job queue, and ha
 the API (`serve`), the arq worker (`worker`) or a domain entry point (`import`, `demo`, …).
 """
 
-import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -34,6 +33,7 @@ from domain.settings import Settings
 from domain.shop.models import Role, Shop
 from domain.shop.service import create_api_key, create_shop
 from kizuki.mall_sync import ConnectionSync, list_shop_connections, sync_shop
+from kizuki.process import run as run_async
 from kizuki.process import tune_garbage_collector
 from kizuki.runtime import open_runtime
 from workers.main import run_worker
@@ -89,9 +89,9 @@ async def _with_sessions(
         await engine.dispose()
 
 
-def _run(coroutine: Awaitable[T]) -> T:
+def _run(coroutine: Coroutine[object, object, T]) -> T:
     try:
-        return asyncio.run(coroutine)  # type: ignore[arg-type]
+        return run_async(coroutine)
     except DomainError as error:
         typer.secho(f"error: {error.message}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from error
@@ -165,7 +165,7 @@ def import_(
         )
 
     try:
-        report = asyncio.run(_with_sessions(settings, work))
+        report = run_async(_with_sessions(settings, work))
     except ImportRejected as rejection:
         typer.secho(rejection.message, fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from rejection
@@ -335,13 +335,13 @@ def demo(
     _configure_logging(settings)
     migrate_database(settings.database_url)
     typer.echo("preparing the demo shop …")
-    shop_id, raw_key, created = asyncio.run(_prepare_demo(settings, customers))
+    shop_id, raw_key, created = run_async(_prepare_demo(settings, customers))
     state = "loaded" if created else "already there"
     typer.echo(f"demo shop {encode_id('Shop', shop_id)} ({state})")
     typer.echo(f"admin API key: {raw_key}")
     typer.echo(f"GraphiQL:      http://{host}:{port}/graphql  (the key is pre-filled)")
     headers = {"Authorization": f"Bearer {raw_key}"}
-    asyncio.run(_serve(settings, host, port, graphiql_headers=headers))
+    run_async(_serve(settings, host, port, graphiql_headers=headers))
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -382,7 +382,7 @@ def serve(
     """Serve the GraphQL API (jobs and events in-process when no Redis is configured)."""
     settings = _settings()
     _configure_logging(settings)
-    asyncio.run(_serve(settings, host, port))
+    run_async(_serve(settings, host, port))
 
 
 @app.command()

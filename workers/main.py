@@ -23,6 +23,7 @@ from domain.settings import Settings
 from integrations import build_platforms
 from kizuki.events import RedisEventBus
 from kizuki.jobs import QUEUE_NAME, ArqJobQueue, decode_job, encode_job
+from kizuki.process import run as run_async
 from kizuki.scheduler import CRON_PREFIX
 from workers.registry import JOB_FUNCTIONS, JOB_TIMEOUT_SECONDS, MAX_TRIES
 
@@ -137,7 +138,7 @@ def run_worker(settings: Settings, *, burst: bool = False, queue_name: str = QUE
 
     A burst worker only drains the queue: it runs no periodic jobs.
     """
-    asyncio.run(_work(worker_settings(settings, queue_name=queue_name), burst=burst))
+    run_async(_work(worker_settings(settings, queue_name=queue_name), burst=burst))
 
 
 async def _work(settings: WorkerSettings, *, burst: bool) -> None:
