@@ -3,6 +3,7 @@
     python -m bench.prediction_cdnow            # the holdout comparison (run it once per model)
     python -m bench.prediction_cdnow --select   # model selection inside the calibration period
     python -m bench.prediction_cdnow --direct   # Kizuki's scoring on arrays, no database
+    python -m bench.prediction_cdnow --select --count-diagnostics   # counts: mean vs median
 
 By default Kizuki runs through the product (bench/cdnow_import.py): CDNOW written as
 `orders.csv`, `kizuki import` into a UTC shop in a scratch SQLite database, then
@@ -13,7 +14,8 @@ Calibration 1997-01-01 .. 1997-09-30, holdout 1997-10-01 .. 1998-06-30 (273 days
 rows merged, y = 1 when a customer buys nothing in the holdout. `--select` never reads the
 holdout: it scores at 1997-07-01 (next 92 days), 1997-06-01 (next 122 days) and 1997-05-02
 (next 152 days) with labels from the calibration months only; Kizuki's features and
-hyper-parameters were chosen there.
+hyper-parameters were chosen there. Under each table: paired bootstrap 95% intervals of
+Kizuki's AUC minus each lifetimes model's, over all customers and over first-time buyers.
 Needs the `bench` extra (lifetimes, pandas, scipy).
 """
 
@@ -218,6 +220,125 @@ def table(data: Split, rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+# Paired bootstrap of AUC differences: customers resampled with replacement.
+RESAMPLES = 2000
+BOOTSTRAP_SEED = 20240601
+PUBLIC = ("BG/NBD", "MBG/NBD", "Pareto/NBD")
+
+
+def _weighted_auc(level: NDArray[np.int64], levels: int, y: FloatArray, w: FloatArray) -> float:
+    """`auc` with customer `w`eights (resample counts): pairs weighted, ties counted half."""
+    pos = np.bincount(level, weights=w * y, minlength=levels)
+    neg = np.bincount(level, weights=w * (1.0 - y), minlength=levels)
+    below = np.cumsum(neg) - neg
+    return float((pos * (below + neg / 2.0)).sum() / (pos.sum() * neg.sum()))
+
+
+def bootstrap(data: Split, rows: list[Row]) -> str:
+    """95% percentile intervals of AUC(Kizuki) - AUC(model), all and first-time buyers."""
+    y = (data.count == 0).astype(np.float64)
+    first = (data.x == 0).astype(np.float64)
+    kizuki_row, publics = rows[0], [row for row in rows if row.name in PUBLIC]
+    scored = [kizuki_row, *publics]
+    codes = []
+    for row in scored:
+        assert row.p_none is not None
+        _, inverse = np.unique(row.p_none, return_inverse=True)
+        codes.append((inverse.reshape(-1).astype(np.int64), int(inverse.max()) + 1))
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    n = y.shape[0]
+    draws = np.empty((RESAMPLES, len(scored), 2))
+    for b in range(RESAMPLES + 1):
+        w = (
+            np.ones(n)
+            if b == RESAMPLES
+            else np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
+        )
+        values = [(_weighted_auc(c, k, y, w), _weighted_auc(c, k, y, w * first)) for c, k in codes]
+        if b == RESAMPLES:
+            point = np.array(values)
+        else:
+            draws[b] = values
+    lines = [
+        f"paired bootstrap, {RESAMPLES} resamples of customers (seed {BOOTSTRAP_SEED}): "
+        "AUC Kizuki - model, 95% interval"
+    ]
+    for index, row in enumerate(publics, start=1):
+        cells = [f"  vs {row.name:<11}"]
+        for column, label in ((0, "all"), (1, "first-time")):
+            diff = draws[:, 0, column] - draws[:, index, column]
+            low, high = np.percentile(diff, [2.5, 97.5])
+            estimate = point[0, column] - point[index, column]
+            cells.append(f"{label} {estimate:+.4f} [{low:+.4f}, {high:+.4f}]")
+        lines.append("   ".join(cells))
+    return "\n".join(lines)
+
+
+def kizuki_counts(orders: OrderColumns, data: Split) -> tuple[FloatArray, FloatArray]:
+    """Kizuki's predictive count in the window, per customer: its mean and its median.
+
+    Diagnostics only: the product exposes the mean (`expected_purchases`); the median comes
+    from the same zero-inflated NegBin, rebuilt here from the model's own pieces (checked
+    against the product's mean).
+    """
+    from domain.risk.features import design, snapshot
+    from domain.risk.likelihood import base_alive, log_attrition, log_effective, sigmoid, times
+    from domain.risk.profile import shop_profile
+    from domain.risk.rhythm import posterior
+    from domain.risk.subscriptions import subscription_snapshot
+    from domain.risk.training import train
+
+    as_of, horizon = float(data.as_of), float(data.horizon)
+    purchases = purchases_before(orders, as_of)
+    model = train(purchases, as_of, horizon)
+    snap = snapshot(purchases, as_of)
+    profile = shop_profile(
+        purchases,
+        as_of,
+        counts=snap.purchases,
+        first_day=snap.first_day,
+        second_day=snap.second_day,
+        last_day=snap.last_day,
+    )
+    post = posterior(profile.rhythm, snap.repeat, snap.span, snap.age)
+    subs = subscription_snapshot(None, as_of, purchases.n_customers)
+    z = (design(snap, profile, post, subs, None) - model.mean) / model.scale
+    alive = sigmoid(base_alive(post) + model.alive_bias + times(z, model.alive_weights))
+    log_rate = np.log(post.shape / post.rate) + model.rate_bias + times(z, model.rate_weights)
+    log_mu = log_attrition(log_rate, post.dropout, model.log_decay, model.log_dropout)[0]
+    window = profile.rhythm.window(snap.age, horizon)
+    mean = np.exp(log_rate + log_effective(window, log_mu)[0])
+    shape = post.shape * np.exp(model.log_shape)
+    product = score_customers(orders, as_of, data.horizon, model=model).expected_purchases
+    if not np.allclose(alive * mean, product, rtol=1e-9, atol=1e-12):
+        raise SystemExit("the rebuilt count distribution differs from the product's mean")
+    # P(N = n): 1 - alive + alive * NB(0) at 0, alive * NB(n) above; NB by its recursion.
+    p = shape / (shape + mean)
+    term = np.exp(shape * np.log(p))
+    cdf = 1.0 - alive + alive * term
+    median = np.zeros(mean.shape[0])
+    for n in range(1, 200):
+        median += cdf < 0.5
+        term = term * (n - 1 + shape) / n * (1.0 - p)
+        cdf = cdf + alive * term
+    return alive * mean, median
+
+
+def count_diagnostics(orders: OrderColumns, data: Split) -> str:
+    """Count MAE and Pearson r: Kizuki's mean and median count, and the public models' means."""
+    mean, median = kizuki_counts(orders, data)
+    counts = [("Kizuki mean", mean), ("Kizuki median", median)]
+    counts += [(row.name, row.expected) for row in lifetimes_rows(data) if row.expected is not None]
+    lines = [
+        f"counts as of day {data.as_of}, next {data.horizon} days",
+        f"{'model':<22}{'count r':>9}{'MAE':>8}",
+    ]
+    for name, value in counts:
+        r = np.corrcoef(value, data.count)[0, 1] if value.std() > 0 else 0.0
+        lines.append(f"{name:<22}{r:9.3f}{np.mean(np.abs(value - data.count)):8.3f}")
+    return "\n".join(lines)
+
+
 def references(data: Split) -> list[Row]:
     """Simple rows for context: recency alone, and the all-zero count forecast."""
     gap = data.age - data.t_x
@@ -229,7 +350,8 @@ def references(data: Split) -> list[Row]:
 
 def run(orders: OrderColumns, as_of: int, end: int, kizuki_row: Callable[[Split], Row]) -> str:
     data = split(orders, as_of, end)
-    return table(data, [kizuki_row(data), *lifetimes_rows(data), *references(data)])
+    rows = [kizuki_row(data), *lifetimes_rows(data)]
+    return table(data, [*rows, *references(data)]) + "\n" + bootstrap(data, rows)
 
 
 def main() -> None:
@@ -238,9 +360,20 @@ def main() -> None:
     parser.add_argument(
         "--direct", action="store_true", help="score the arrays directly, not through the CLI"
     )
+    parser.add_argument(
+        "--count-diagnostics",
+        action="store_true",
+        help="with --select: count MAE and r of Kizuki's mean and median count, arrays only",
+    )
     args = parser.parse_args()
     path = cdnow_path()
     orders = load_cdnow(path)
+    if args.count_diagnostics:
+        if not args.select:
+            raise SystemExit("--count-diagnostics runs on the calibration splits: add --select")
+        for as_of in SELECTION:
+            print(count_diagnostics(orders, split(orders, as_of, HOLDOUT_START)), end="\n\n")  # noqa: T201
+        return
     splits = (
         [(as_of, HOLDOUT_START) for as_of in SELECTION]
         if args.select
