@@ -27,6 +27,7 @@ from domain.risk.days import local_day, shop_zone, start_of_day
 from domain.risk.loading import load_history
 from domain.risk.reasons import sign_name, top_signs
 from domain.risk.scoring import RiskScores, ScoreState, fit_risk_model, score_customers
+from domain.risk.segments import assign_segments
 from domain.risk.signs import Sign
 from domain.shop.service import require_shop
 
@@ -79,8 +80,13 @@ async def export_scores(
         await session.rollback()
     day = local_day(cutoff, zone)
     subscriptions = history.subscriptions
-    model = fit_risk_model(history.orders, day, horizon, subscriptions=subscriptions)
-    scores = score_customers(history.orders, day, horizon, subscriptions=subscriptions, model=model)
+    segment = assign_segments(history.first_products).codes
+    model = fit_risk_model(
+        history.orders, day, horizon, subscriptions=subscriptions, segment=segment
+    )
+    scores = score_customers(
+        history.orders, day, horizon, subscriptions=subscriptions, segment=segment, model=model
+    )
     bands = assign_bands(scores.p_no_purchase, scores.scorable, thresholds)
     top = top_signs(scores)
     ids = [uuid.UUID(bytes=value.tobytes()) for value in history.customer_ids]

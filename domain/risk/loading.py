@@ -2,11 +2,11 @@
 
 A whole shop: customers are numbered once, in one statement, into a temporary table
 (`risk_customer`: UUID, index in UUID order, whether the customer was known by the cut-off);
-orders and subscription events are then read joined to it, so each row arrives with its
-customer's index and the numbering cannot drift between statements. On PostgreSQL the rows
-stream as binary COPY into numpy (fixed-width records, parsed in bulk).
+orders, subscription events and first products (`segments`) are then read joined to it, so
+each row arrives with its customer's index and the numbering cannot drift between statements.
+On PostgreSQL the rows stream as binary COPY into numpy (fixed-width records, parsed in bulk).
 
-A few customers (a rescoring job): three indexed queries by customer id, no temporary table,
+A few customers (a rescoring job): four indexed queries by customer id, no temporary table,
 so one customer's history costs a few milliseconds.
 
 A customer belongs to the history as of a cut-off when they were created before it or have an
@@ -57,6 +57,7 @@ from domain.risk.history import (
     order_columns,
     subscription_columns,
 )
+from domain.risk.segments import FirstProducts, first_product_query, first_products
 from domain.subscription.models import Subscription, SubscriptionEvent
 
 UuidArray = NDArray[np.void]
@@ -83,6 +84,7 @@ class ShopHistory:
     customer_ids: UuidArray
     orders: OrderColumns
     subscriptions: SubscriptionColumns
+    first_products: FirstProducts
 
     @property
     def size(self) -> int:
@@ -103,7 +105,7 @@ async def load_history(
     """Orders and subscription events before `before` of the shop's customers known by then.
 
     With `customer_ids`, only those customers (unknown ones are left out). Days are local days
-    in `zone`; order amounts are net of refunds.
+    in `zone`; order amounts are net of refunds; first products as of `before` too.
     """
     if customer_ids is None:
         raw = await _read_shop(session, shop_id, before)
@@ -128,7 +130,11 @@ async def load_history(
         raw.events["kind"][events_kept],
         size,
     )
-    return ShopHistory(raw.ids[keep], orders, _sorted_events(subscriptions))
+    # A customer with a first product has orders, so is kept.
+    first = await first_products(
+        session, shop_id, index[raw.firsts["ix"]], raw.firsts["product"], size
+    )
+    return ShopHistory(raw.ids[keep], orders, _sorted_events(subscriptions), first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +143,7 @@ class _Raw:
     known: NDArray[np.bool_]  # created before the cut-off
     orders: Columns  # ix, at, amount, quantity, state
     events: Columns  # ix, at, kind
+    firsts: Columns  # ix, product: each customer's first product, where known
 
 
 async def _read_shop(session: AsyncSession, shop_id: ShopId, before: datetime) -> _Raw:
@@ -176,9 +183,17 @@ async def _read_shop(session: AsyncSession, shop_id: ShopId, before: datetime) -
         ),
         _EVENT_RECORD,
     )
+    first = first_product_query(shop_id, before).subquery()
+    firsts = await read_columns(
+        session,
+        select(numbered.c.ix, first.c.product_id).join(
+            numbered, numbered.c.id == first.c.customer_id
+        ),
+        _FIRST_RECORD,
+    )
     # Only on success: after an error the transaction is rolled back, the table with it.
     await execute(session, text(f"DROP TABLE IF EXISTS {NUMBERED.name}"))
-    return _Raw(customers["id"], customers["known"], orders, events)
+    return _Raw(customers["id"], customers["known"], orders, events, firsts)
 
 
 async def _read_customers(
@@ -188,6 +203,7 @@ async def _read_customers(
     found: list[tuple[uuid.UUID, bool]] = []
     orders: list[Columns] = []
     events: list[Columns] = []
+    firsts: list[Columns] = []
     # At least one (maybe empty) chunk, so the columns exist with their types.
     for chunk in list(chunked(customer_ids)) or [[]]:
         query = select(customer.c.id, customer.c.created_at < before).where(
@@ -214,10 +230,24 @@ async def _read_customers(
                 bulk=False,
             )
         )
+        firsts.append(
+            await read_columns(
+                session,
+                first_product_query(shop_id, before, chunk),
+                (("customer", Kind.UUID), *_FIRST_RECORD[1:]),
+                bulk=False,
+            )
+        )
     found.sort()
     ids = np.array([customer_id.bytes for customer_id, _ in found], dtype="S16")
     known = np.array([flag for _, flag in found], dtype=np.bool_)
-    return _Raw(ids.view("V16"), known, _indexed(orders, ids), _indexed(events, ids))
+    return _Raw(
+        ids.view("V16"),
+        known,
+        _indexed(orders, ids),
+        _indexed(events, ids),
+        _indexed(firsts, ids),
+    )
 
 
 def _indexed(parts: list[Columns], ids: NDArray[np.bytes_]) -> Columns:
@@ -278,6 +308,7 @@ _ORDER_RECORD = (
     ("state", Kind.INT2),
 )
 _EVENT_RECORD = (("ix", Kind.INT4), ("at", Kind.TIMESTAMP), ("kind", Kind.INT2))
+_FIRST_RECORD = (("ix", Kind.INT4), ("product", Kind.UUID))
 
 
 def _sorted_events(events: SubscriptionColumns) -> SubscriptionColumns:

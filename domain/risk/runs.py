@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+from numpy.typing import NDArray
 
 from domain.db import AsyncSession
 from domain.events import Topic
@@ -26,6 +27,8 @@ from domain.risk.reasons import reason_documents
 from domain.risk.scoring import RiskScores, score_with_profile
 from domain.risk.state import FittedState
 from domain.risk.writing import BandChange, ScoreRows, score_writer
+
+IntArray = NDArray[np.int64]
 
 # Up to this many band changes a run publishes one event per customer; beyond, one summary.
 MAX_CHANGE_EVENTS = 1000
@@ -62,9 +65,12 @@ async def score_and_store(
     customer_ids: UuidArray,
     purchases: Purchases,
     events: SubscriptionColumns,
+    segment: IntArray,
 ) -> Stored:
     """Score slice after slice and write each; the next slice is scored (in a thread) while
-    the database writes the last one, so the two costs overlap instead of adding up."""
+    the database writes the last one, so the two costs overlap instead of adding up.
+
+    `segment` holds every customer's code under the run's fitted profile."""
     thresholds = await get_band_thresholds(session, run.shop_id)
     size = int(customer_ids.shape[0])
     slices = [(low, min(low + SLICE_CUSTOMERS, size)) for low in range(0, size, SLICE_CUSTOMERS)]
@@ -79,6 +85,7 @@ async def score_and_store(
             profile=run.state.profile,
             model=run.state.model,
             subscriptions=events_between(events, low, high),
+            segment=segment[low:high],
         )
         rows = score_rows(customer_ids[low:high], scores, thresholds)
         seconds[0] += time.perf_counter() - started

@@ -148,15 +148,18 @@ def score_with_profile(
     profile: ShopProfile,
     model: RiskModel,
     subscriptions: SubscriptionColumns | None = None,
+    segment: IntArray | None = None,
 ) -> RiskScores:
     """`score_customers(…, model=model)` of these purchases, against the shop's `profile`.
 
     For scoring a slice of a shop (a rescoring job's few customers, or a full run in slices):
     `score_customers` would derive the profile from the slice itself. `purchases` are
-    `purchases_before(orders, as_of)` or a subset of them.
+    `purchases_before(orders, as_of)` or a subset of them; `segment` codes are the profile's.
     """
+    if segment is not None and segment.shape[0] != purchases.n_customers:
+        raise InvalidInput("segment needs one code per customer", "segment")
     snap = snapshot(purchases, as_of)
-    return _score(purchases, snap, as_of, horizon_days, profile, model, subscriptions, None)
+    return _score(purchases, snap, as_of, horizon_days, profile, model, subscriptions, segment)
 
 
 def _score(

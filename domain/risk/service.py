@@ -36,6 +36,7 @@ from domain.risk.runs import (
     score_rows,
 )
 from domain.risk.scoring import fit_risk_model, score_with_profile
+from domain.risk.segments import assign_segments, segment_codes, with_curves
 from domain.risk.state import FittedState, load_state, profile_as_of, save_state
 from domain.risk.writing import write_few
 from domain.shop.service import require_shop
@@ -92,15 +93,26 @@ async def recompute_risk(
     loaded = time.perf_counter()
     day = local_day(as_of, zone)
     horizon = shop.horizon_days
-    model = fit_risk_model(history.orders, day, horizon, subscriptions=history.subscriptions)
+    segments = assign_segments(history.first_products)
+    model = fit_risk_model(
+        history.orders,
+        day,
+        horizon,
+        subscriptions=history.subscriptions,
+        segment=segments.codes,
+    )
     purchases = purchases_before(history.orders, day)
-    profile = profile_as_of(purchases, day)
+    profile = profile_as_of(purchases, day, segments.codes)
     fitted = time.perf_counter()
     # The orders are summarised in `purchases` now: let them go before scoring.
     customer_ids, events = history.customer_ids, history.subscriptions
     del history
-    run = Run(shop_id, as_of, day, horizon, FittedState(as_of, horizon, model, profile), now)
-    stored = await score_and_store(session, run, customer_ids, purchases, events)
+    # Rescoring maps a customer's first product to a code through the stored table: only codes
+    # with a curve of their own change a score, so only those are kept.
+    table = with_curves(segments.table, profile.returns.segments)
+    state = FittedState(as_of, horizon, model, profile, table)
+    run = Run(shop_id, as_of, day, horizon, state, now)
+    stored = await score_and_store(session, run, customer_ids, purchases, events, segments.codes)
     await save_state(session, shop_id, run.state)
     publish_changes(jobs, shop_id, stored, as_of)
     return RiskRun(
@@ -168,6 +180,7 @@ async def rescore_customers(
         profile=state.profile,
         model=state.model,
         subscriptions=history.subscriptions,
+        segment=segment_codes(history.first_products, state.segments),
     )
     thresholds = await get_band_thresholds(session, shop_id)
     rows = score_rows(history.customer_ids, scores, thresholds)

@@ -1,14 +1,17 @@
 """The last full fit of a shop, stored so one customer can be rescored in milliseconds.
 
 A full recompute fits the model and the shop's profile (rhythm, baselines) on all history;
-rescoring a few customers reuses both instead of reading the whole shop again. They are stored
-as JSON in `risk_model.parameters`: numbers exactly (JSON floats round-trip), arrays as runs of
-equal values (the profile's sorted day counts compress to a few hundred runs). A document from
-another version of the model's dataclasses does not decode, and the caller then refits.
+rescoring a few customers reuses both instead of reading the whole shop again, with the segment
+codes the profile's return curves were fitted under (`segments`). They are stored as JSON in
+`risk_model.parameters`: numbers exactly (JSON floats round-trip), arrays as runs of equal
+values (the profile's sorted day counts compress to a few hundred runs). A document from
+another version of the model's dataclasses does not decode, and the caller then refits; one
+from before segments has none, which is what its profile was fitted with.
 """
 
 import dataclasses
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,23 +27,29 @@ from domain.risk.history import Purchases
 from domain.risk.model import RiskModel
 from domain.risk.models import ShopRiskModel
 from domain.risk.profile import ShopProfile, shop_profile
+from domain.risk.segments import SegmentKey
 
 CODEC = 1
 
 JSON = dict[str, Any]
+IntArray = NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
 class FittedState:
-    """What a full recompute leaves for rescoring: its cut-off, horizon, model and profile."""
+    """What a full recompute leaves for rescoring: its cut-off, horizon, model and profile,
+    and the code of each segment key that has a return curve of its own in the profile."""
 
     as_of: datetime
     horizon_days: int
     model: RiskModel
     profile: ShopProfile
+    segments: Mapping[SegmentKey, int] = dataclasses.field(default_factory=dict)
 
 
-def profile_as_of(purchases: Purchases, as_of_day: float) -> ShopProfile:
+def profile_as_of(
+    purchases: Purchases, as_of_day: float, segment: IntArray | None = None
+) -> ShopProfile:
     """The shop profile `score_customers` uses at this cut-off (same inputs, same result)."""
     snap = snapshot(purchases, as_of_day)
     return shop_profile(
@@ -50,6 +59,7 @@ def profile_as_of(purchases: Purchases, as_of_day: float) -> ShopProfile:
         first_day=snap.first_day,
         second_day=snap.second_day,
         last_day=snap.last_day,
+        segment=segment,
     )
 
 
@@ -64,6 +74,7 @@ async def load_state(session: AsyncSession, shop_id: ShopId) -> FittedState | No
     try:
         model = _decode(RiskModel, row.parameters["model"])
         profile = _decode(ShopProfile, row.parameters["profile"])
+        segments = _segments(row.parameters.get("segments", []))
     except (KeyError, TypeError, ValueError):
         return None
     if not isinstance(model, RiskModel) or model.version != row.model_version:
@@ -73,7 +84,7 @@ async def load_state(session: AsyncSession, shop_id: ShopId) -> FittedState | No
         return None
     if not isinstance(profile, ShopProfile):
         return None
-    return FittedState(row.fitted_as_of, row.horizon_days, model, profile)
+    return FittedState(row.fitted_as_of, row.horizon_days, model, profile, segments)
 
 
 async def save_state(session: AsyncSession, shop_id: ShopId, state: FittedState) -> None:
@@ -87,6 +98,8 @@ async def save_state(session: AsyncSession, shop_id: ShopId, state: FittedState)
             "codec": CODEC,
             "model": _encode(state.model),
             "profile": _encode(state.profile),
+            # [code, mall, product external id], in code order.
+            "segments": sorted([code, *key] for key, code in state.segments.items()),
         },
         "updated_at": utcnow(),
     }
@@ -98,6 +111,15 @@ async def save_state(session: AsyncSession, shop_id: ShopId, state: FittedState)
         guard="fitted_as_of",
     )
     await execute_many(session, statement, [values])
+
+
+def _segments(document: list[list[Any]]) -> dict[SegmentKey, int]:
+    segments: dict[SegmentKey, int] = {}
+    for code, mall, product in document:
+        if not isinstance(code, int) or not isinstance(mall, str) or not isinstance(product, str):
+            raise TypeError("a stored segment is not [code, mall, product]")
+        segments[mall, product] = code
+    return segments
 
 
 def _encode(value: Any) -> Any:
