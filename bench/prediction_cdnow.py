@@ -283,8 +283,8 @@ def kizuki_counts(orders: OrderColumns, data: Split) -> tuple[FloatArray, FloatA
     """
     from domain.risk.features import design, snapshot
     from domain.risk.likelihood import base_alive, log_attrition, log_effective, sigmoid, times
-    from domain.risk.profile import shop_profile
     from domain.risk.rhythm import posterior
+    from domain.risk.state import profile_as_of
     from domain.risk.subscriptions import subscription_snapshot
     from domain.risk.training import train
 
@@ -292,14 +292,7 @@ def kizuki_counts(orders: OrderColumns, data: Split) -> tuple[FloatArray, FloatA
     purchases = purchases_before(orders, as_of)
     model = train(purchases, as_of, horizon)
     snap = snapshot(purchases, as_of)
-    profile = shop_profile(
-        purchases,
-        as_of,
-        counts=snap.purchases,
-        first_day=snap.first_day,
-        second_day=snap.second_day,
-        last_day=snap.last_day,
-    )
+    profile = profile_as_of(purchases, as_of)
     post = posterior(profile.rhythm, snap.repeat, snap.span, snap.age)
     subs = subscription_snapshot(None, as_of, purchases.n_customers)
     z = (design(snap, profile, post, subs, None) - model.mean) / model.scale
