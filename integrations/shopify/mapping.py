@@ -201,13 +201,16 @@ def customer_record(customer: wire.Customer) -> CustomerRecord:
     )
 
 
-def order_from_node(raw: wire.JSONObject) -> MappedOrder | RejectedRecord | None:
-    """One GraphQL order node: its records, a rejection saying which field is bad, or None
-    for a test order."""
-    try:
-        node = wire.Order.model_validate(raw)
-    except ValidationError as error:
-        return RejectedRecord("order", _raw_id(raw), validation_problem(error))
+def order_from_node(raw: wire.Order | wire.JSONObject) -> MappedOrder | RejectedRecord | None:
+    """One GraphQL order node (validated already, or raw): its records, a rejection saying
+    which field is bad, or None for a test order."""
+    if isinstance(raw, wire.Order):
+        node = raw
+    else:
+        try:
+            node = wire.Order.model_validate(raw)
+        except ValidationError as error:
+            return RejectedRecord("order", _raw_id(raw), validation_problem(error))
     if node.test:
         return None
     try:

@@ -1,7 +1,10 @@
 """Shopify's payloads as pydantic models: Admin GraphQL nodes and REST-shaped webhook bodies.
 
-Only the fields Kizuki reads are declared; unknown fields are ignored. Each order, customer or
-contract is validated on its own, so one malformed node never spoils its page.
+Only the fields Kizuki reads are declared; unknown fields are ignored. One malformed order,
+customer or contract never spoils its page: an orders page is first validated whole from its
+JSON in one pass (`OrdersResponse`, the fast path of a backfill); when that fails, the page is
+read generically (`GraphQLResponse`) and each node validated on its own, so only the bad
+ones are rejected.
 """
 
 from datetime import datetime
@@ -51,10 +54,15 @@ class GraphQLError(_Wire):
         return self.extensions.code if self.extensions else None
 
 
-class GraphQLResponse(_Wire):
-    data: JSONObject | None = None
+class Envelope(_Wire):
     errors: list[GraphQLError] = []
     extensions: Extensions | None = None
+
+
+class GraphQLResponse(Envelope):
+    """Any answer, its `data` as parsed: nodes are validated one by one later."""
+
+    data: JSONObject | None = None
 
 
 class PageInfo(_Wire):
@@ -123,6 +131,12 @@ class LineItem(_Wire):
 
 class LineItems(_Wire):
     nodes: list[LineItem]
+    page_info: PageInfo | None = Field(default=None, alias="pageInfo")
+
+    @property
+    def cut_short(self) -> bool:
+        """Whether the order has more lines than its page carried."""
+        return self.page_info is not None and self.page_info.has_next_page
 
 
 class Order(_Wire):
@@ -142,6 +156,21 @@ class Order(_Wire):
     total_price_set: MoneyBag = Field(alias="totalPriceSet")
     total_refunded_set: MoneyBag | None = Field(default=None, alias="totalRefundedSet")
     line_items: LineItems = Field(alias="lineItems")
+
+
+class OrderConnection(_Wire):
+    page_info: PageInfo = Field(alias="pageInfo")
+    nodes: list[Order]
+
+
+class OrdersData(_Wire):
+    orders: OrderConnection
+
+
+class OrdersResponse(Envelope):
+    """An orders page whose every node is valid, validated from its JSON in one pass."""
+
+    data: OrdersData
 
 
 class BillingPolicy(_Wire):
