@@ -9,13 +9,12 @@ exponential backoff a bounded number of times, then raise `PlatformUnavailable`.
 """
 
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import httpx
-import orjson
-from pydantic import ValidationError
+import msgspec
 
 from domain.platforms import (
     PageStats,
@@ -103,15 +102,6 @@ class Bucket:
         return min(self.maximum, self.available + elapsed * self.restore_rate)
 
 
-@dataclass(frozen=True, slots=True)
-class OrderPage:
-    """A page of orders: all validated when the page was (the fast path), else raw nodes
-    that are validated one by one as they are mapped."""
-
-    page_info: wire.PageInfo
-    nodes: Sequence[wire.Order | wire.JSONObject]
-
-
 @dataclass(slots=True)
 class StatsCounter:
     requests: int = 0
@@ -170,34 +160,29 @@ class ShopifyClient:
     async def shop(self) -> wire.Shop:
         data = await self.query("shop", SHOP_QUERY, {})
         try:
-            return wire.Shop.model_validate((data or {}).get("shop"))
-        except ValidationError as error:
+            return wire.node((data or {}).get("shop"), wire.Shop)
+        except msgspec.ValidationError as error:
             raise PlatformRejected(f"unusable shop answer: {error}", platform=PLATFORM) from error
 
     async def access_scopes(self) -> frozenset[str]:
         data = await self.query("scopes", SCOPES_QUERY, {})
         try:
-            installation = wire.AppInstallation.model_validate(
-                (data or {}).get("currentAppInstallation")
+            installation = wire.node(
+                (data or {}).get("currentAppInstallation"), wire.AppInstallation
             )
-        except ValidationError as error:
+        except msgspec.ValidationError as error:
             raise PlatformRejected(f"unusable scopes answer: {error}", platform=PLATFORM) from error
         return frozenset(scope.handle for scope in installation.access_scopes)
 
-    async def orders(self, search: str, first: int, after: str | None) -> OrderPage:
-        """A page of orders, oldest `updatedAt` first, each with all its line items."""
+    async def orders(self, search: str, first: int, after: str | None) -> wire.RawConnection:
+        """A page of order nodes, oldest `updatedAt` first, each with all its line items."""
         variables = {"first": first, "after": after, "query": search}
-        body = await self._send(f"orders:{first}", ORDERS_QUERY, variables, wire.OrdersResponse)
-        if isinstance(body, wire.OrdersResponse):
-            valid = body.data.orders
-            if not any(node.line_items.cut_short for node in valid.nodes):
-                return OrderPage(valid.page_info, valid.nodes)
-            # Rare: an order with more lines than the page carried is completed as raw data.
-            data: wire.JSONObject | None = body.data.model_dump(mode="json", by_alias=True)
-        else:
-            data = body.data
+        data = await self.query(f"orders:{first}", ORDERS_QUERY, variables)
         page = self._connection(data, "orders")
-        return OrderPage(page.page_info, [await self._complete_lines(node) for node in page.nodes])
+        nodes = [await self._complete_lines(node) for node in page.nodes]
+        if all(done is node for done, node in zip(nodes, page.nodes, strict=True)):
+            return page
+        return wire.RawConnection(page_info=page.page_info, nodes=nodes)
 
     async def contracts(
         self,
@@ -219,9 +204,7 @@ class ShopifyClient:
             else node
             for node in page.nodes
         ]
-        return wire.RawConnection.model_validate(
-            {"pageInfo": page.page_info.model_dump(by_alias=True), "nodes": nodes}
-        )
+        return wire.RawConnection(page_info=page.page_info, nodes=nodes)
 
     async def _with_cycles(
         self, node: wire.JSONObject, between: tuple[datetime, datetime]
@@ -253,7 +236,7 @@ class ShopifyClient:
     def _connection(self, data: wire.JSONObject | None, *path: str) -> wire.RawConnection:
         try:
             return wire.connection_at(data, *path)
-        except (ValueError, ValidationError) as error:
+        except ValueError as error:  # msgspec's ValidationError is one too
             raise PlatformRejected(
                 f"unusable {path[0]} page: {error}", platform=PLATFORM
             ) from error
@@ -262,21 +245,6 @@ class ShopifyClient:
         self, operation: str, document: str, variables: Mapping[str, object]
     ) -> wire.JSONObject | None:
         """Send one query, pacing it by the bucket; the `data` of the answer."""
-        body = await self._send(operation, document, variables, None)
-        assert isinstance(body, wire.GraphQLResponse)
-        return body.data
-
-    async def _send(
-        self,
-        operation: str,
-        document: str,
-        variables: Mapping[str, object],
-        typed: type[wire.OrdersResponse] | None,
-    ) -> wire.GraphQLResponse | wire.OrdersResponse:
-        """Send one query, pacing it by the bucket, until it is answered without throttling.
-
-        The answer is a `typed` one when it validates as such, else a `GraphQLResponse`.
-        """
         failures = 0
         throttled = 0
         while True:
@@ -304,7 +272,7 @@ class ShopifyClient:
                 failures += 1
                 await self._retry_or_fail(failures, f"HTTP {status}")
                 continue
-            body = self._parse(response, typed if status == 200 else None)
+            body = self._parse(response)
             if body is not None:
                 self._remember(operation, body)
             if status == 429 or (body is not None and self._is_throttled(body)):
@@ -320,35 +288,24 @@ class ShopifyClient:
                     f"Shopify answered HTTP {status}: {response.text[:200]}", platform=PLATFORM
                 )
             self._raise_errors(body)
-            return body
+            return body.data
 
-    def _parse(
-        self, response: httpx.Response, typed: type[wire.OrdersResponse] | None
-    ) -> wire.GraphQLResponse | wire.OrdersResponse | None:
-        if typed is not None:
-            # One pass from JSON to models, several times faster than parsing and then
-            # validating node by node; any malformed node fails it, and the page is read
-            # generically below.
-            with contextlib.suppress(ValidationError):
-                return typed.model_validate_json(response.content)
-        # orjson parses a page several times faster than pydantic's JSON into `dict[str, Any]`;
-        # the envelope is then validated from the parsed object (nodes stay as parsed).
+    def _parse(self, response: httpx.Response) -> wire.GraphQLResponse | None:
         try:
-            return wire.GraphQLResponse.model_validate(orjson.loads(response.content))
-        except (orjson.JSONDecodeError, ValidationError):
+            return wire.decode(response.content, wire.GraphQLResponse)
+        except msgspec.DecodeError:
             return None
 
-    def _is_throttled(self, body: wire.Envelope) -> bool:
+    def _is_throttled(self, body: wire.GraphQLResponse) -> bool:
         return any(error.code == "THROTTLED" for error in body.errors)
 
-    def _raise_errors(self, body: wire.Envelope) -> None:
+    def _raise_errors(self, body: wire.GraphQLResponse) -> None:
         if not body.errors:
             return
-        has_data = not isinstance(body, wire.GraphQLResponse) or body.data is not None
         codes = {error.code for error in body.errors}
         message = "; ".join(error.message for error in body.errors)[:500]
         nested = [error.path for error in body.errors if error.path and len(error.path) > 1]
-        if codes == {"ACCESS_DENIED"} and has_data and len(nested) == len(body.errors):
+        if codes == {"ACCESS_DENIED"} and body.data is not None and len(nested) == len(body.errors):
             # Parts of the answer withheld (an order's customer): the rest is still good.
             self.denied_fields.update(str(path[-1]) for path in nested if path)
             return
@@ -356,10 +313,10 @@ class ShopifyClient:
             raise AccessDenied(f"Shopify denied access: {message}", platform=PLATFORM)
         if "MAX_COST_EXCEEDED" in codes:
             raise QueryTooCostly(f"query too costly: {message}", platform=PLATFORM)
-        if not has_data or "INTERNAL_SERVER_ERROR" in codes:
+        if body.data is None or "INTERNAL_SERVER_ERROR" in codes:
             raise PlatformRejected(f"Shopify answered with errors: {message}", platform=PLATFORM)
 
-    def _remember(self, operation: str, body: wire.Envelope) -> None:
+    def _remember(self, operation: str, body: wire.GraphQLResponse) -> None:
         cost = body.extensions.cost if body.extensions else None
         if cost is None:
             return
@@ -375,7 +332,7 @@ class ShopifyClient:
             )
 
     def _throttled_for(
-        self, response: httpx.Response, body: wire.Envelope | None, operation: str
+        self, response: httpx.Response, body: wire.GraphQLResponse | None, operation: str
     ) -> float:
         """Seconds until the throttled query may be sent again: the bucket's missing points
         at its restore rate, and at least any `Retry-After`."""

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+import msgspec
 from pydantic import ValidationError
 
 from domain.ingest.contact import e164, normalise_email
@@ -201,16 +202,13 @@ def customer_record(customer: wire.Customer) -> CustomerRecord:
     )
 
 
-def order_from_node(raw: wire.Order | wire.JSONObject) -> MappedOrder | RejectedRecord | None:
-    """One GraphQL order node (validated already, or raw): its records, a rejection saying
-    which field is bad, or None for a test order."""
-    if isinstance(raw, wire.Order):
-        node = raw
-    else:
-        try:
-            node = wire.Order.model_validate(raw)
-        except ValidationError as error:
-            return RejectedRecord("order", _raw_id(raw), validation_problem(error))
+def order_from_node(raw: wire.JSONObject) -> MappedOrder | RejectedRecord | None:
+    """One GraphQL order node: its records, a rejection saying which field is bad, or None
+    for a test order."""
+    try:
+        node = wire.node(raw, wire.Order)
+    except msgspec.ValidationError as error:
+        return RejectedRecord("order", _raw_id(raw), wire.problem(error))
     if node.test:
         return None
     try:
@@ -389,9 +387,9 @@ def started_event(contract_id: str, at: datetime) -> SubscriptionEventRecord:
 def contract_from_node(raw: wire.JSONObject) -> MappedContract | RejectedRecord:
     """One GraphQL subscription contract: the subscription, its customer and its events."""
     try:
-        node = wire.SubscriptionContract.model_validate(raw)
-    except ValidationError as error:
-        return RejectedRecord("subscription", _raw_id(raw), validation_problem(error))
+        node = wire.node(raw, wire.SubscriptionContract)
+    except msgspec.ValidationError as error:
+        return RejectedRecord("subscription", _raw_id(raw), wire.problem(error))
     try:
         status = contract_status(node.status)
         ended = status is SubscriptionStatus.CANCELLED

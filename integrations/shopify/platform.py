@@ -44,13 +44,7 @@ from domain.platforms import (
     WebhookEvent,
 )
 from integrations.shopify import mapping, webhooks, wire
-from integrations.shopify.client import (
-    AccessDenied,
-    OrderPage,
-    QueryTooCostly,
-    ShopifyClient,
-    ShopState,
-)
+from integrations.shopify.client import AccessDenied, QueryTooCostly, ShopifyClient, ShopState
 
 _T = TypeVar("_T")
 
@@ -107,7 +101,7 @@ def _progress(origin: datetime | None, reached: datetime | None, end: datetime) 
 
 async def _orders_page(
     client: ShopifyClient, search: str, first: int, after: str | None
-) -> tuple[OrderPage, int]:
+) -> tuple[wire.RawConnection, int]:
     """A page of orders and the page size that was accepted: halved while Shopify finds
     the query too costly."""
     while True:
@@ -120,7 +114,7 @@ async def _orders_page(
 
 
 async def _map_orders(
-    nodes: Sequence[wire.Order | wire.JSONObject],
+    nodes: Sequence[wire.JSONObject],
 ) -> tuple[list[CustomerRecord], list[OrderRecord], list[RejectedRecord], datetime | None]:
     """A page's order nodes as records (test orders left out), its rejections and the newest
     `updatedAt` among its orders."""

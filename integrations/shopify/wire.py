@@ -1,50 +1,87 @@
-"""Shopify's payloads as pydantic models: Admin GraphQL nodes and REST-shaped webhook bodies.
+"""Shopify's payloads: Admin GraphQL answers as msgspec structs, REST-shaped webhook bodies as
+pydantic models.
 
-Only the fields Kizuki reads are declared; unknown fields are ignored. One malformed order,
-customer or contract never spoils its page: an orders page is first validated whole from its
-JSON in one pass (`OrdersResponse`, the fast path of a backfill); when that fails, the page is
-read generically (`GraphQLResponse`) and each node validated on its own, so only the bad
-ones are rejected.
+Only the fields Kizuki reads are declared; unknown fields are ignored. GraphQL answers are
+the bulk of a sync (a backfill reads every order the shop ever had), so they are decoded
+with msgspec, which validates JSON straight into typed structs about six times faster than
+pydantic does (bench/ingest.py, docs/benchmarks.md); webhook bodies come one at a time and
+share pydantic with the rest of Kizuki.
+
+One malformed order, customer or contract never spoils its page: a page is decoded with its
+nodes as plain data (`GraphQLResponse`), and each node is converted on its own (`node`), so
+only the bad ones are rejected, each with the path of its bad field (`problem`).
 """
 
+import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field
 
 # A GraphQL node or webhook body before validation.
 JSONObject = dict[str, Any]
 
+S = TypeVar("S", bound=msgspec.Struct)
 
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+Count = Annotated[int, msgspec.Meta(ge=0)]
+Positive = Annotated[int, msgspec.Meta(gt=0)]
+
+
+class _Node(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """A GraphQL object: camelCase on the wire, snake_case here. Subclasses repeat `frozen`
+    and `kw_only`, which msgspec inherits but type checkers do not."""
+
+
+def decode(content: bytes, kind: type[S]) -> S:
+    """A GraphQL answer's JSON as `kind`; raises `msgspec.ValidationError` or
+    `msgspec.DecodeError`."""
+    return msgspec.json.decode(content, type=kind)
+
+
+def node(raw: object, kind: type[S]) -> S:
+    """Already parsed data as `kind`; raises `msgspec.ValidationError`."""
+    return msgspec.convert(raw, kind)
+
+
+_AT = re.compile(r"^(?P<message>.*) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
+
+
+def problem(error: msgspec.ValidationError) -> str:
+    """The bad field by its path, e.g. `totalPriceSet.shopMoney.amount: Invalid decimal string`."""
+    found = _AT.match(str(error))
+    if found is None:
+        return f"<root>: {error}"
+    path = re.sub(r"\[(\d+)\]", r".\1", found["path"]).lstrip(".")
+    return f"{path or '<root>'}: {found['message']}"
 
 
 # --- GraphQL envelope -------------------------------------------------------------------------
 
 
-class ThrottleStatus(_Wire):
-    maximum_available: float = Field(alias="maximumAvailable")
-    currently_available: float = Field(alias="currentlyAvailable")
-    restore_rate: float = Field(alias="restoreRate")
+class ThrottleStatus(_Node, frozen=True, kw_only=True):
+    maximum_available: float
+    currently_available: float
+    restore_rate: float
 
 
-class QueryCost(_Wire):
-    requested_query_cost: float | None = Field(default=None, alias="requestedQueryCost")
-    actual_query_cost: float | None = Field(default=None, alias="actualQueryCost")
-    throttle_status: ThrottleStatus | None = Field(default=None, alias="throttleStatus")
+class QueryCost(_Node, frozen=True, kw_only=True):
+    requested_query_cost: float | None = None
+    actual_query_cost: float | None = None
+    throttle_status: ThrottleStatus | None = None
 
 
-class Extensions(_Wire):
+class Extensions(_Node, frozen=True, kw_only=True):
     cost: QueryCost | None = None
 
 
-class ErrorExtensions(_Wire):
+class ErrorExtensions(_Node, frozen=True, kw_only=True):
     code: str | None = None
 
 
-class GraphQLError(_Wire):
+class GraphQLError(_Node, frozen=True, kw_only=True):
     message: str = ""
     extensions: ErrorExtensions | None = None
     path: list[str | int] | None = None
@@ -54,165 +91,141 @@ class GraphQLError(_Wire):
         return self.extensions.code if self.extensions else None
 
 
-class Envelope(_Wire):
+class GraphQLResponse(_Node, frozen=True, kw_only=True):
+    """Any answer, its `data` as parsed: nodes are converted one by one later."""
+
+    data: JSONObject | None = None
     errors: list[GraphQLError] = []
     extensions: Extensions | None = None
 
 
-class GraphQLResponse(Envelope):
-    """Any answer, its `data` as parsed: nodes are validated one by one later."""
-
-    data: JSONObject | None = None
-
-
-class PageInfo(_Wire):
-    has_next_page: bool = Field(alias="hasNextPage")
-    end_cursor: str | None = Field(default=None, alias="endCursor")
+class PageInfo(_Node, frozen=True, kw_only=True):
+    has_next_page: bool
+    end_cursor: str | None = None
 
 
-class RawConnection(_Wire):
-    """A connection whose nodes are validated one by one later."""
+class RawConnection(_Node, frozen=True, kw_only=True):
+    """A connection whose nodes are converted one by one later."""
 
-    page_info: PageInfo = Field(alias="pageInfo")
+    page_info: PageInfo
     nodes: list[JSONObject]
 
 
-class Shop(_Wire):
+class Shop(_Node, frozen=True, kw_only=True):
     name: str
-    myshopify_domain: str = Field(alias="myshopifyDomain")
+    myshopify_domain: str
 
 
-class AccessScope(_Wire):
+class AccessScope(_Node, frozen=True, kw_only=True):
     handle: str
 
 
-class AppInstallation(_Wire):
-    access_scopes: list[AccessScope] = Field(alias="accessScopes")
+class AppInstallation(_Node, frozen=True, kw_only=True):
+    access_scopes: list[AccessScope]
 
 
 # --- GraphQL nodes ----------------------------------------------------------------------------
 
 
-class Money(_Wire):
+class Money(_Node, frozen=True, kw_only=True):
     amount: Decimal
-    currency_code: str = Field(alias="currencyCode")
+    currency_code: str
 
 
-class MoneyBag(_Wire):
-    shop_money: Money = Field(alias="shopMoney")
+class MoneyBag(_Node, frozen=True, kw_only=True):
+    shop_money: Money
 
 
-class Customer(_Wire):
-    id: str = Field(min_length=1)
+class Customer(_Node, frozen=True, kw_only=True):
+    id: NonEmpty
     email: str | None = None
     phone: str | None = None
-    first_name: str | None = Field(default=None, alias="firstName")
-    last_name: str | None = Field(default=None, alias="lastName")
-    display_name: str | None = Field(default=None, alias="displayName")
-    created_at: datetime | None = Field(default=None, alias="createdAt")
-    updated_at: datetime | None = Field(default=None, alias="updatedAt")
+    first_name: str | None = None
+    last_name: str | None = None
+    display_name: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
-class Ref(_Wire):
-    id: str = Field(min_length=1)
+class Ref(_Node, frozen=True, kw_only=True):
+    id: NonEmpty
 
 
-class LineItem(_Wire):
+class LineItem(_Node, frozen=True, kw_only=True):
     id: str
     sku: str | None = None
     name: str = ""
-    quantity: int = Field(ge=0)
-    current_quantity: int = Field(alias="currentQuantity", ge=0)
-    original_unit_price_set: MoneyBag = Field(alias="originalUnitPriceSet")
-    discounted_unit_price_set: MoneyBag | None = Field(default=None, alias="discountedUnitPriceSet")
+    quantity: Count
+    current_quantity: Count
+    original_unit_price_set: MoneyBag
+    discounted_unit_price_set: MoneyBag | None = None
     product: Ref | None = None
     variant: Ref | None = None
 
 
-class LineItems(_Wire):
+class LineItems(_Node, frozen=True, kw_only=True):
     nodes: list[LineItem]
-    page_info: PageInfo | None = Field(default=None, alias="pageInfo")
-
-    @property
-    def cut_short(self) -> bool:
-        """Whether the order has more lines than its page carried."""
-        return self.page_info is not None and self.page_info.has_next_page
 
 
-class Order(_Wire):
-    id: str = Field(min_length=1)
+class Order(_Node, frozen=True, kw_only=True):
+    id: NonEmpty
     name: str = ""
-    created_at: datetime = Field(alias="createdAt")
-    processed_at: datetime | None = Field(default=None, alias="processedAt")
-    updated_at: datetime = Field(alias="updatedAt")
-    cancelled_at: datetime | None = Field(default=None, alias="cancelledAt")
-    display_financial_status: str | None = Field(default=None, alias="displayFinancialStatus")
-    display_fulfillment_status: str | None = Field(default=None, alias="displayFulfillmentStatus")
+    created_at: datetime
+    processed_at: datetime | None = None
+    updated_at: datetime
+    cancelled_at: datetime | None = None
+    display_financial_status: str | None = None
+    display_fulfillment_status: str | None = None
     email: str | None = None
     phone: str | None = None
     test: bool = False
-    currency_code: str = Field(alias="currencyCode")
+    currency_code: str
     customer: Customer | None = None
-    total_price_set: MoneyBag = Field(alias="totalPriceSet")
-    total_refunded_set: MoneyBag | None = Field(default=None, alias="totalRefundedSet")
-    line_items: LineItems = Field(alias="lineItems")
+    total_price_set: MoneyBag
+    total_refunded_set: MoneyBag | None = None
+    line_items: LineItems
 
 
-class OrderConnection(_Wire):
-    page_info: PageInfo = Field(alias="pageInfo")
-    nodes: list[Order]
-
-
-class OrdersData(_Wire):
-    orders: OrderConnection
-
-
-class OrdersResponse(Envelope):
-    """An orders page whose every node is valid, validated from its JSON in one pass."""
-
-    data: OrdersData
-
-
-class BillingPolicy(_Wire):
+class BillingPolicy(_Node, frozen=True, kw_only=True):
     interval: str
-    interval_count: int = Field(alias="intervalCount", gt=0)
+    interval_count: Positive
 
 
-class ContractLine(_Wire):
+class ContractLine(_Node, frozen=True, kw_only=True):
     title: str = ""
-    quantity: int = Field(default=1, ge=0)
+    quantity: Count = 1
 
 
-class ContractLines(_Wire):
+class ContractLines(_Node, frozen=True, kw_only=True):
     nodes: list[ContractLine]
 
 
-class BillingCycle(_Wire):
-    cycle_index: int = Field(alias="cycleIndex")
-    cycle_start_at: datetime = Field(alias="cycleStartAt")
-    billing_attempt_expected_date: datetime | None = Field(
-        default=None, alias="billingAttemptExpectedDate"
-    )
+class BillingCycle(_Node, frozen=True, kw_only=True):
+    cycle_index: int
+    cycle_start_at: datetime
+    billing_attempt_expected_date: datetime | None = None
     skipped: bool = False
 
 
-class BillingCycles(_Wire):
-    nodes: list[BillingCycle]
+class BillingCycles(_Node, frozen=True, kw_only=True):
+    nodes: list[BillingCycle] = []
 
 
-class SubscriptionContract(_Wire):
-    id: str = Field(min_length=1)
+class SubscriptionContract(_Node, frozen=True, kw_only=True):
+    id: NonEmpty
     status: str
-    created_at: datetime = Field(alias="createdAt")
-    updated_at: datetime = Field(alias="updatedAt")
-    next_billing_date: datetime | None = Field(default=None, alias="nextBillingDate")
+    created_at: datetime
+    updated_at: datetime
+    next_billing_date: datetime | None = None
     customer: Customer
-    billing_policy: BillingPolicy = Field(alias="billingPolicy")
+    billing_policy: BillingPolicy
     lines: ContractLines
     # Fetched apart (`subscriptionBillingCycles`); absent when not asked for.
-    billing_cycles: BillingCycles = Field(
-        default_factory=lambda: BillingCycles(nodes=[]), alias="billingCycles"
-    )
+    billing_cycles: BillingCycles = msgspec.field(default_factory=BillingCycles)
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 # --- REST-shaped webhook bodies ---------------------------------------------------------------
@@ -355,7 +368,7 @@ def with_more_lines(node: JSONObject, connection: RawConnection) -> JSONObject:
         "lineItems": {
             **lines,
             "nodes": [*lines["nodes"], *connection.nodes],
-            "pageInfo": connection.page_info.model_dump(by_alias=True),
+            "pageInfo": msgspec.to_builtins(connection.page_info),
         },
     }
 
@@ -375,10 +388,11 @@ def wants_cycles(node: JSONObject, since: datetime | None) -> bool:
 
 
 def connection_at(data: JSONObject | None, *path: str) -> RawConnection:
-    """The connection at `path` in a GraphQL `data` object; ValueError when it is missing."""
+    """The connection at `path` in a GraphQL `data` object; ValueError when it is missing,
+    `msgspec.ValidationError` when it is not a connection."""
     value: Any = data
     for key in path:
         if not isinstance(value, dict) or key not in value:
             raise ValueError(f"response has no {'.'.join(path)}")
         value = value[key]
-    return RawConnection.model_validate(value)
+    return node(value, RawConnection)

@@ -142,9 +142,10 @@ def test_a_test_order_maps_to_nothing() -> None:
     ("changes", "problem"),
     [
         ({"totalPriceSet": {"shopMoney": {"amount": "1,980"}}}, "totalPriceSet.shopMoney.amount"),
-        ({"createdAt": "yesterday"}, "createdAt: Input should be a valid datetime"),
-        ({"id": ""}, "id: String should have at least 1 character"),
-        ({"lineItems": None}, "lineItems: Input should be a valid dictionary"),
+        ({"createdAt": "yesterday"}, "createdAt: Invalid RFC3339 encoded datetime"),
+        ({"id": ""}, "id: Expected `str` of length >= 1"),
+        ({"lineItems": None}, "lineItems: Expected `object`, got `null`"),
+        ({"lineItems": {"nodes": [{}]}}, "lineItems.nodes.0: Object missing required field"),
         ({"updatedAt": "2026-11-02T00:00:00"}, "updated_at must be timezone-aware"),
         ({"totalPriceSet": _money("10", "yen")}, "currency must be an ISO 4217 code"),
         ({"totalPriceSet": _money("-1")}, "order amounts must not be negative"),
