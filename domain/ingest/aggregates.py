@@ -6,7 +6,7 @@ currency count as purchases but add nothing, since no exchange rate is known her
 """
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Mapping, MutableMapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, Update, case, func, select, tuple_, update
@@ -31,6 +31,40 @@ _PURCHASES = (
     _ORDER.c.customer_id == _CUSTOMER.c.id,
     _ORDER.c.status.not_in(NOT_PURCHASES),
 )
+
+
+def set_new_customers_aggregates(
+    customers: Iterable[MutableMapping[str, Any]],
+    orders: Iterable[Mapping[str, Any]],
+    *,
+    currency: str,
+) -> set[uuid.UUID]:
+    """Give rows of customers not yet written the aggregates of `orders` (rows of the order
+    table), by the same rules as `recompute_customer_aggregates`; the ids of those customers.
+
+    Only for customers whose every order is among `orders`: customers created in the same
+    batch, to which no stored order moves. Their rows are then written once, complete,
+    instead of being written bare and updated after their orders.
+    """
+    rows = {row["id"]: row for row in customers}
+    for order in orders:
+        row = rows.get(order["customer_id"])
+        if row is None or order["status"] in NOT_PURCHASES:
+            continue
+        at = order["ordered_at"]
+        row["order_count"] += 1
+        if row["first_order_at"] is None or at < row["first_order_at"]:
+            row["first_order_at"] = at
+        if row["last_order_at"] is None or at > row["last_order_at"]:
+            row["last_order_at"] = at
+        if order["currency"] == currency:
+            row["total_spent"] += order["total_amount"] - order["refunded_amount"]
+    for row in rows.values():
+        row["currency"] = currency
+        first = row["first_order_at"]
+        if first is not None and first < row["created_at"]:
+            row["created_at"] = first
+    return set(rows)
 
 
 async def recompute_customer_aggregates(

@@ -52,6 +52,21 @@ SECONDARY_MARKERS = ("matched", "merged")
 
 
 @dataclass(frozen=True, slots=True)
+class NewCustomers:
+    """Rows of the customers and identities first met in a batch, written by
+    `insert_new_customers` once the batch's orders are planned: a new customer's row then
+    carries its order aggregates from the start instead of being updated after its orders."""
+
+    customers: list[dict[str, Any]]
+    identities: list[dict[str, Any]]
+
+
+async def insert_new_customers(session: AsyncSession, new: NewCustomers) -> None:
+    await insert_rows(session, _CUSTOMER, new.customers)
+    await insert_rows(session, _IDENTITY, new.identities)
+
+
+@dataclass(frozen=True, slots=True)
 class Buyer:
     """Who an order or subscription belongs to: the customer and the identity that bought."""
 
@@ -232,8 +247,9 @@ async def upsert_customers(
     records: Sequence[CustomerRecord],
     referenced: Mapping[str, datetime],
     touched: Touched,
-) -> tuple[dict[str, Buyer], Counts]:
-    """The buyer (customer and identity) of every record and referenced external id.
+) -> tuple[dict[str, Buyer], Counts, NewCustomers]:
+    """The buyer (customer and identity) of every record and referenced external id, and the
+    rows of new customers and identities, which the caller writes (`insert_new_customers`).
 
     `referenced` maps external ids that orders or subscriptions point at to their earliest
     time; unknown ones become bare customers, created at that time (and counted as inserted).
@@ -323,8 +339,6 @@ async def upsert_customers(
             )
         )
 
-    await insert_rows(session, _CUSTOMER, new_customers)
-    await insert_rows(session, _IDENTITY, new_identities)
     updated = await _apply_updates(session, changed_customers, changed_identities)
     touched.add(row["id"] for row in new_customers)
     touched.add(joined)
@@ -334,7 +348,7 @@ async def upsert_customers(
         updated=len(updated),
         unchanged=unchanged + len(changed_identities) - len(updated),
     )
-    return buyers, counts
+    return buyers, counts, NewCustomers(new_customers, new_identities)
 
 
 def _is_unchanged(found: _Stored, profile: _Profile, record: CustomerRecord) -> bool:

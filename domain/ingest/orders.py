@@ -188,43 +188,69 @@ async def _ensure_products(
     return products
 
 
-async def upsert_orders(
+@dataclass(slots=True)
+class OrderPlan:
+    """What `write_orders` will do with a batch's orders: rows to insert, rows to replace."""
+
+    new_orders: list[dict[str, Any]]
+    new_records: list[tuple[uuid.UUID, OrderRecord]]
+    changed: dict[uuid.UUID, tuple[OrderRecord, dict[str, Any]]]
+    unchanged: int
+    # The customer each stored order belonged to before this batch.
+    stored_customers: dict[uuid.UUID, uuid.UUID]
+
+    @property
+    def receiving_changed(self) -> set[uuid.UUID]:
+        """Customers that changed orders will belong to."""
+        return {row["customer_id"] for _, row in self.changed.values()}
+
+
+async def plan_orders(
     session: AsyncSession,
     context: IngestContext,
     records: Sequence[OrderRecord],
     buyers: Mapping[str, Buyer],
-    touched: Touched,
-    *,
-    with_lines: bool,
-) -> Counts:
-    """Insert new orders, replace changed ones (lines as a set), skip older or identical ones.
-
-    Without `with_lines` the records carry no line data: stored lines of orders that arrive
-    without lines are kept.
-    """
+) -> OrderPlan:
+    """New orders to insert, changed ones to replace; older or identical ones are left alone.
+    Reads, never writes."""
     newest = newest_by_key((record.external_id, record) for record in records)
     stored = await _load(session, context, sorted(newest))
-
-    new_orders: list[dict[str, Any]] = []
-    new_records: list[tuple[uuid.UUID, OrderRecord]] = []
-    changed: dict[uuid.UUID, tuple[OrderRecord, dict[str, Any]]] = {}
-    unchanged = 0
+    plan = OrderPlan(
+        [], [], {}, 0, {found.order_id: found.customer_id for found in stored.values()}
+    )
     for external_id, record in newest.items():
         digest = record_digest(record)
         buyer = buyers[record.customer_external_id]
         found = stored.get(external_id)
         if found is None:
             order_id = new_id()
-            new_orders.append(_order_row(context, order_id, buyer, record, digest))
-            new_records.append((order_id, record))
+            plan.new_orders.append(_order_row(context, order_id, buyer, record, digest))
+            plan.new_records.append((order_id, record))
         elif found.source_hash == digest or is_older(
             record.source_updated_at, found.source_updated_at
         ):
-            unchanged += 1
+            plan.unchanged += 1
         else:
             row = _order_row(context, found.order_id, buyer, record, digest)
-            changed[found.order_id] = (record, row)
+            plan.changed[found.order_id] = (record, row)
+    return plan
 
+
+async def write_orders(
+    session: AsyncSession,
+    context: IngestContext,
+    plan: OrderPlan,
+    touched: Touched,
+    *,
+    with_lines: bool,
+) -> Counts:
+    """Insert the new orders, replace the changed ones (lines as a set) unless a newer version
+    was stored meanwhile.
+
+    Without `with_lines` the records carry no line data: stored lines of orders that arrive
+    without lines are kept.
+    """
+    changed = plan.changed
     updated = await returning_many(
         session,
         guarded_upsert(
@@ -244,9 +270,9 @@ async def upsert_orders(
     products = await _ensure_products(
         session,
         context,
-        [line for _, record in [*new_records, *relined] for line in record.lines],
+        [line for _, record in [*plan.new_records, *relined] for line in record.lines],
     )
-    await insert_rows(session, _ORDER, new_orders)
+    await insert_rows(session, _ORDER, plan.new_orders)
     for chunk in chunked([order_id for order_id, _ in relined]):
         await session.exec(
             delete(_LINE).where(
@@ -255,18 +281,17 @@ async def upsert_orders(
         )
     line_rows = [
         row
-        for order_id, record in [*new_records, *relined]
+        for order_id, record in [*plan.new_records, *relined]
         for row in _line_rows(context, order_id, record.lines, products)
     ]
     await insert_rows(session, _LINE, line_rows)
 
-    touched.add((row["customer_id"] for row in new_orders), orders=True)
+    touched.add((row["customer_id"] for row in plan.new_orders), orders=True)
     # An updated order may have moved to another customer: both totals change.
     touched.add((changed[order_id][1]["customer_id"] for order_id in updated), orders=True)
-    moved_from = {found.order_id: found.customer_id for found in stored.values()}
-    touched.add((moved_from[order_id] for order_id in updated), orders=True)
+    touched.add((plan.stored_customers[order_id] for order_id in updated), orders=True)
     return Counts(
-        inserted=len(new_orders),
+        inserted=len(plan.new_orders),
         updated=len(updated),
-        unchanged=unchanged + len(changed) - len(updated),
+        unchanged=plan.unchanged + len(changed) - len(updated),
     )

@@ -10,10 +10,10 @@ from domain.connection.models import Connection
 from domain.db import AsyncSession, utcnow
 from domain.errors import InvalidInput, NotFound
 from domain.ids import ConnectionId, CustomerId, ShopId
-from domain.ingest.aggregates import recompute_customer_aggregates
+from domain.ingest.aggregates import recompute_customer_aggregates, set_new_customers_aggregates
 from domain.ingest.context import Counts, IngestContext, Touched
-from domain.ingest.customers import upsert_customers
-from domain.ingest.orders import upsert_orders
+from domain.ingest.customers import insert_new_customers, upsert_customers
+from domain.ingest.orders import plan_orders, write_orders
 from domain.ingest.statements import dialect_name
 from domain.ingest.subscriptions import insert_subscription_events, upsert_subscriptions
 from domain.platforms import Platform, RecordBatch
@@ -96,12 +96,19 @@ async def ingest_batch(
         connection = await session.connection()
         await connection.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     touched = Touched()
-    buyers, customers = await upsert_customers(
+    buyers, customers, new_customers = await upsert_customers(
         session, context, batch.customers, _referenced_customers(batch), touched
     )
-    orders = await upsert_orders(
-        session, context, batch.orders, buyers, touched, with_lines=with_lines
+    plan = await plan_orders(session, context, batch.orders, buyers)
+    # A customer made here has no orders but this batch's new ones, unless a changed order
+    # moves to it: its row is written with its aggregates rather than updated after them.
+    settled = set_new_customers_aggregates(
+        [row for row in new_customers.customers if row["id"] not in plan.receiving_changed],
+        plan.new_orders,
+        currency=context.currency,
     )
+    await insert_new_customers(session, new_customers)
+    orders = await write_orders(session, context, plan, touched, with_lines=with_lines)
     refs, subscriptions = await upsert_subscriptions(
         session, context, batch.subscriptions, buyers, touched
     )
@@ -109,7 +116,7 @@ async def ingest_batch(
         session, context, batch.subscription_events, refs, touched
     )
     await recompute_customer_aggregates(
-        session, shop_id, touched.aggregates, currency=context.currency
+        session, shop_id, touched.aggregates - settled, currency=context.currency
     )
     return IngestResult(
         customers=customers,

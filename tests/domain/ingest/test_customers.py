@@ -1,11 +1,14 @@
 import hashlib
+import random
 from datetime import timedelta
 
 from sqlmodel import select as sm_select
 
-from domain.customer.models import CustomerIdentity
+from domain.customer.models import Customer, CustomerIdentity
 from domain.db import AsyncSession
+from domain.ids import ShopId
 from domain.ingest import Counts
+from domain.ingest.aggregates import recompute_customer_aggregates
 from domain.order.models import OrderStatus
 from domain.platforms import (
     CustomerRecord,
@@ -170,3 +173,54 @@ async def test_aggregates_of_customers_without_purchases_in_the_shop_currency(
     # Created before the first purchase: the creation time stays.
     earlier = await customer_of(session, connection, "c3")
     assert (earlier.created_at, earlier.first_order_at) == (T0 - 30 * day, T0 + 2 * day)
+
+
+async def test_new_customers_aggregates_are_what_the_database_recomputes(
+    session: AsyncSession, shop: Shop
+) -> None:
+    # New customers get their aggregates in Python before their rows are written; the
+    # database's recomputation from the stored orders must agree, whatever the batch holds.
+    connection = await make_connection(session, shop=shop)
+    rng = random.Random(11)
+    statuses = list(OrderStatus)
+    customers = tuple(
+        CustomerRecord("shopify", f"c{n}", created_at=T0 + timedelta(days=rng.randint(-40, 40)))
+        for n in range(0, 30, 3)
+    )
+    orders = tuple(
+        order(
+            f"o{n}",
+            f"c{rng.randrange(30)}",
+            at=T0 + timedelta(days=rng.randint(-60, 60), minutes=rng.randint(0, 999)),
+            total=rng.randint(0, 9000),
+            refunded_amount=rng.choice([0, 0, 100]),
+            status=rng.choice(statuses),
+            currency=rng.choice(["JPY", "JPY", "JPY", "USD"]),
+        )
+        for n in range(200)
+    )
+    # A second batch: a stored order moves to a customer made in it.
+    moved = order("o0", "c-new", at=T0, updated=T0 + timedelta(days=90))
+    await ingest(session, connection, RecordBatch(customers=customers, orders=orders))
+    await ingest(session, connection, RecordBatch(orders=(moved, order("o-new", "c-new"))))
+    stored = await _aggregates(session)
+    assert len(stored) == 31
+    assert sum(row[1] for row in stored.values()) > 0
+
+    await recompute_customer_aggregates(session, ShopId(shop.id), list(stored), currency="JPY")
+
+    assert await _aggregates(session) == stored
+
+
+async def _aggregates(session: AsyncSession) -> dict[object, tuple[object, ...]]:
+    # Columns, not entities: fresh values, not the session's identity map.
+    columns = sm_select(
+        Customer.id,
+        Customer.created_at,
+        Customer.order_count,
+        Customer.first_order_at,
+        Customer.last_order_at,
+        Customer.total_spent,
+        Customer.currency,
+    )
+    return {row[0]: tuple(row[1:]) for row in (await session.exec(columns)).all()}
