@@ -18,13 +18,16 @@ ProductId = NewType("ProductId", uuid.UUID)
 SubscriptionId = NewType("SubscriptionId", uuid.UUID)
 
 
+# UUIDv7 layout: 48 bits of Unix milliseconds, version 7 (4 bits), 12 random bits, variant
+# 0b10 (2 bits), 62 random bits. Eighty random bits are drawn; the six where version and
+# variant go are overwritten: one mask and one OR instead of a shift per field.
+_RANDOM_PART = ((1 << 80) - 1) & ~(0xF << 76) & ~(0b11 << 62)
+_VERSION_AND_VARIANT = (0x7 << 76) | (0b10 << 62)
+_MILLIS = (1 << 48) - 1
+
+
 def new_id() -> uuid.UUID:
     """A fresh UUIDv7: 48 bits of Unix milliseconds, then 74 random bits."""
     millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (millis & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= ((rand >> 62) & 0xFFF) << 64
-    value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
-    return uuid.UUID(int=value)
+    random = int.from_bytes(os.urandom(10), "big") & _RANDOM_PART
+    return uuid.UUID(int=((millis & _MILLIS) << 80) | random | _VERSION_AND_VARIANT)
