@@ -1,7 +1,10 @@
 import hashlib
 import random
+import uuid
 from datetime import timedelta
+from typing import Any
 
+from sqlalchemy import select
 from sqlmodel import select as sm_select
 
 from domain.customer.models import Customer, CustomerIdentity
@@ -9,6 +12,7 @@ from domain.db import AsyncSession
 from domain.ids import ShopId
 from domain.ingest import Counts
 from domain.ingest.aggregates import recompute_customer_aggregates
+from domain.ingest.statements import fetch_all, table_of
 from domain.order.models import OrderStatus
 from domain.platforms import (
     CustomerRecord,
@@ -212,15 +216,16 @@ async def test_new_customers_aggregates_are_what_the_database_recomputes(
     assert await _aggregates(session) == stored
 
 
-async def _aggregates(session: AsyncSession) -> dict[object, tuple[object, ...]]:
+async def _aggregates(session: AsyncSession) -> dict[uuid.UUID, tuple[Any, ...]]:
     # Columns, not entities: fresh values, not the session's identity map.
-    columns = sm_select(
-        Customer.id,
-        Customer.created_at,
-        Customer.order_count,
-        Customer.first_order_at,
-        Customer.last_order_at,
-        Customer.total_spent,
-        Customer.currency,
+    customer = table_of(Customer).c
+    columns = select(
+        customer.id,
+        customer.created_at,
+        customer.order_count,
+        customer.first_order_at,
+        customer.last_order_at,
+        customer.total_spent,
+        customer.currency,
     )
-    return {row[0]: tuple(row[1:]) for row in (await session.exec(columns)).all()}
+    return {row[0]: tuple(row[1:]) for row in await fetch_all(session, columns)}
