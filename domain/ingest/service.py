@@ -102,8 +102,9 @@ async def ingest_batch(
     plan = await plan_orders(session, context, batch.orders, buyers)
     # A customer made here has no orders but this batch's new ones, unless a changed order
     # moves to it: its row is written with its aggregates rather than updated after them.
+    receiving = plan.receiving_changed
     settled = set_new_customers_aggregates(
-        [row for row in new_customers.customers if row["id"] not in plan.receiving_changed],
+        [row for row in new_customers.customers if row["id"] not in receiving],
         plan.new_orders,
         currency=context.currency,
     )

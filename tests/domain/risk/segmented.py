@@ -1,6 +1,5 @@
 """A shop whose first-time buyers come back at a pace set by their first product."""
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -11,7 +10,7 @@ from domain.customer.models import Customer
 from domain.db import AsyncSession
 from domain.order.models import Order, OrderLine, OrderStatus, Product
 from domain.shop.models import Shop
-from tests.domain.risk.shops import AS_OF, LONG_AGO
+from tests.domain.risk.shops import AS_OF, LONG_AGO, new_order
 from tests.factories.customer import make_connection
 from tests.factories.shop import make_shop
 
@@ -51,16 +50,7 @@ def order_of(
     status: OrderStatus = OrderStatus.FULFILLED,
 ) -> tuple[Order, list[OrderLine]]:
     """An order of 3,000 yen with one line per entry of `products` (None: no product)."""
-    order = Order(
-        shop_id=customer.shop_id,
-        connection_id=connection.id,
-        customer_id=customer.id,
-        external_id=f"order-{uuid.uuid4().hex[:12]}",
-        ordered_at=at,
-        status=status,
-        total_amount=3000,
-        item_quantity=len(products),
-    )
+    order = new_order(customer, connection, at=at, quantity=len(products), status=status)
     lines = [
         OrderLine(
             shop_id=customer.shop_id,

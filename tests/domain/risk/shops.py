@@ -72,7 +72,32 @@ async def add_order(
     status: OrderStatus = OrderStatus.FULFILLED,
     refunded: int = 0,
 ) -> Order:
-    order = Order(
+    order = new_order(
+        customer,
+        connection,
+        at=at,
+        amount=amount,
+        quantity=quantity,
+        status=status,
+        refunded=refunded,
+    )
+    session.add(order)
+    await session.flush()
+    return order
+
+
+def new_order(
+    customer: Customer,
+    connection: Connection,
+    *,
+    at: datetime,
+    amount: int = 3000,
+    quantity: int = 1,
+    status: OrderStatus = OrderStatus.FULFILLED,
+    refunded: int = 0,
+) -> Order:
+    """An order not yet added to any session."""
+    return Order(
         shop_id=customer.shop_id,
         connection_id=connection.id,
         customer_id=customer.id,
@@ -83,9 +108,6 @@ async def add_order(
         refunded_amount=refunded,
         item_quantity=quantity,
     )
-    session.add(order)
-    await session.flush()
-    return order
 
 
 async def edge_case_shop(session: AsyncSession, *, regulars: int = 12) -> EdgeShop:
