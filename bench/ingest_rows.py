@@ -47,7 +47,7 @@ def baseline_rows(
         buyers[key] = (customer_id, identity_id)
         created = record.created_at or first_order.get(key, now)
         customer = {
-            **dict.fromkeys(("birth_date", "first_order_at", "last_order_at")),
+            **dict.fromkeys(("birth_date", "first_order_at", "first_product_id", "last_order_at")),
             "shop_id": shop_id,
             "id": customer_id,
             "display_name": record.display_name[:200],

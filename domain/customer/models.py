@@ -28,6 +28,10 @@ class Customer(TenantModel, table=True):
     # Sourced only from a mall whose terms forbid marketing use (Amazon): never targeted.
     marketing_restricted: bool = False
     first_order_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The product of the first line naming one on the first purchase (earliest by order time,
+    # then id): the risk model's first-timer segment. Derived like the other aggregates, so no
+    # foreign key: purging a connection deletes its products before recomputing aggregates.
+    first_product_id: uuid.UUID | None = None
     last_order_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     order_count: int = 0
     total_spent: int = Field(default=0, sa_type=BigInteger)

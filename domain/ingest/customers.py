@@ -202,6 +202,7 @@ def _customer_row(
         "birth_date": profile.birth_date,
         "marketing_restricted": context.platform in MARKETING_RESTRICTED_PLATFORMS,
         "first_order_at": None,
+        "first_product_id": None,
         "last_order_at": None,
         "order_count": 0,
         "total_spent": 0,

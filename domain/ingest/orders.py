@@ -236,16 +236,40 @@ async def plan_orders(
     return plan
 
 
+async def ensure_new_products(
+    session: AsyncSession, context: IngestContext, plan: OrderPlan
+) -> dict[str, uuid.UUID]:
+    """Product ids by external id for the lines of the plan's new orders, created if new."""
+    return await _ensure_products(
+        session, context, [line for _, record in plan.new_records for line in record.lines]
+    )
+
+
+def first_products(
+    plan: OrderPlan, products: Mapping[str, uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Each new order's first product (of its first line naming one), by order id; orders
+    whose lines name none are left out. `products` holds those of `ensure_new_products`."""
+    found: dict[uuid.UUID, uuid.UUID] = {}
+    for order_id, record in plan.new_records:
+        for line in record.lines:
+            if line.product_external_id:
+                found[order_id] = products[line.product_external_id]
+                break
+    return found
+
+
 async def write_orders(
     session: AsyncSession,
     context: IngestContext,
     plan: OrderPlan,
+    products: Mapping[str, uuid.UUID],
     touched: Touched,
     *,
     with_lines: bool,
 ) -> Counts:
     """Insert the new orders, replace the changed ones (lines as a set) unless a newer version
-    was stored meanwhile.
+    was stored meanwhile. `products`: those of `ensure_new_products`.
 
     Without `with_lines` the records carry no line data: stored lines of orders that arrive
     without lines are kept.
@@ -267,11 +291,19 @@ async def write_orders(
         for order_id in updated
         if with_lines or changed[order_id][0].lines
     ]
-    products = await _ensure_products(
-        session,
-        context,
-        [line for _, record in [*plan.new_records, *relined] for line in record.lines],
-    )
+    products = {
+        **products,
+        **await _ensure_products(
+            session,
+            context,
+            [
+                line
+                for _, record in relined
+                for line in record.lines
+                if (line.product_external_id or "") not in products
+            ],
+        ),
+    }
     await insert_rows(session, _ORDER, plan.new_orders)
     for chunk in chunked([order_id for order_id, _ in relined]):
         await session.exec(

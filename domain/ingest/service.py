@@ -13,7 +13,7 @@ from domain.ids import ConnectionId, CustomerId, ShopId
 from domain.ingest.aggregates import recompute_customer_aggregates, set_new_customers_aggregates
 from domain.ingest.context import Counts, IngestContext, Touched
 from domain.ingest.customers import insert_new_customers, upsert_customers
-from domain.ingest.orders import plan_orders, write_orders
+from domain.ingest.orders import ensure_new_products, first_products, plan_orders, write_orders
 from domain.ingest.statements import dialect_name
 from domain.ingest.subscriptions import insert_subscription_events, upsert_subscriptions
 from domain.platforms import Platform, RecordBatch
@@ -103,13 +103,15 @@ async def ingest_batch(
     # A customer made here has no orders but this batch's new ones, unless a changed order
     # moves to it: its row is written with its aggregates rather than updated after them.
     receiving = plan.receiving_changed
+    products = await ensure_new_products(session, context, plan)
     settled = set_new_customers_aggregates(
         [row for row in new_customers.customers if row["id"] not in receiving],
         plan.new_orders,
+        first_products(plan, products),
         currency=context.currency,
     )
     await insert_new_customers(session, new_customers)
-    orders = await write_orders(session, context, plan, touched, with_lines=with_lines)
+    orders = await write_orders(session, context, plan, products, touched, with_lines=with_lines)
     refs, subscriptions = await upsert_subscriptions(
         session, context, batch.subscriptions, buyers, touched
     )

@@ -1,9 +1,10 @@
 """A shop's history as the risk model's columns, read with a few set-based statements.
 
 A whole shop: customers are numbered once, in one statement, into a temporary table
-(`risk_customer`: UUID, index in UUID order, whether the customer was known by the cut-off);
-orders, subscription events and first products (`segments`) are then read joined to it, so
-each row arrives with its customer's index and the numbering cannot drift between statements.
+(`risk_customer`: UUID, index in UUID order, whether the customer was known by the cut-off,
+their first product if their first purchase came before it); orders and subscription events
+are then read joined to it, so each row arrives with its customer's index and the numbering
+cannot drift between statements.
 On PostgreSQL the rows stream as binary COPY into numpy (fixed-width records, parsed in bulk).
 
 A few customers (a rescoring job): four indexed queries by customer id, no temporary table,
@@ -57,7 +58,7 @@ from domain.risk.history import (
     order_columns,
     subscription_columns,
 )
-from domain.risk.segments import FirstProducts, first_product_query, first_products
+from domain.risk.segments import FirstProducts, first_products
 from domain.subscription.models import Subscription, SubscriptionEvent
 
 UuidArray = NDArray[np.void]
@@ -73,6 +74,7 @@ NUMBERED = Table(
     Column("id", Uuid, primary_key=True),
     Column("ix", Integer, nullable=False),
     Column("known", Boolean, nullable=False),
+    Column("first_product", Uuid),
     prefixes=["TEMPORARY"],
 )
 
@@ -155,8 +157,9 @@ async def _read_shop(session: AsyncSession, shop_id: ShopId, before: datetime) -
         customer.c.id,
         func.row_number().over(order_by=customer.c.id) - 1,
         customer.c.created_at < before,
+        _first_product(before),
     ).where(customer.c.shop_id == shop_id)
-    await session.exec(insert(NUMBERED).from_select(["id", "ix", "known"], query))
+    await session.exec(insert(NUMBERED).from_select(["id", "ix", "known", "first_product"], query))
     if dialect_name(session) == "postgresql":
         # A temporary table has no statistics until analysed: without them the planner guesses
         # a handful of rows and may join ten million orders to it by nested loops.
@@ -183,11 +186,10 @@ async def _read_shop(session: AsyncSession, shop_id: ShopId, before: datetime) -
         ),
         _EVENT_RECORD,
     )
-    first = first_product_query(shop_id, before).subquery()
     firsts = await read_columns(
         session,
-        select(numbered.c.ix, first.c.product_id).join(
-            numbered, numbered.c.id == first.c.customer_id
+        select(numbered.c.ix, numbered.c.first_product).where(
+            numbered.c.first_product.is_not(None)
         ),
         _FIRST_RECORD,
     )
@@ -200,16 +202,15 @@ async def _read_customers(
     session: AsyncSession, shop_id: ShopId, before: datetime, customer_ids: list[uuid.UUID]
 ) -> _Raw:
     customer, order, subscription = _CUSTOMER, _ORDER, _SUBSCRIPTION
-    found: list[tuple[uuid.UUID, bool]] = []
+    found: list[tuple[uuid.UUID, bool, uuid.UUID | None]] = []
     orders: list[Columns] = []
     events: list[Columns] = []
-    firsts: list[Columns] = []
     # At least one (maybe empty) chunk, so the columns exist with their types.
     for chunk in list(chunked(customer_ids)) or [[]]:
-        query = select(customer.c.id, customer.c.created_at < before).where(
+        query = select(customer.c.id, customer.c.created_at < before, _first_product(before)).where(
             customer.c.shop_id == shop_id, customer.c.id.in_(chunk)
         )
-        found += [(row[0], bool(row[1])) for row in await fetch_all(session, query)]
+        found += [(row[0], bool(row[1]), row[2]) for row in await fetch_all(session, query)]
         orders.append(
             await read_columns(
                 session,
@@ -230,24 +231,15 @@ async def _read_customers(
                 bulk=False,
             )
         )
-        firsts.append(
-            await read_columns(
-                session,
-                first_product_query(shop_id, before, chunk),
-                (("customer", Kind.UUID), *_FIRST_RECORD[1:]),
-                bulk=False,
-            )
-        )
     found.sort()
-    ids = np.array([customer_id.bytes for customer_id, _ in found], dtype="S16")
-    known = np.array([flag for _, flag in found], dtype=np.bool_)
-    return _Raw(
-        ids.view("V16"),
-        known,
-        _indexed(orders, ids),
-        _indexed(events, ids),
-        _indexed(firsts, ids),
-    )
+    ids = np.array([customer_id.bytes for customer_id, _, _ in found], dtype="S16")
+    known = np.array([flag for _, flag, _ in found], dtype=np.bool_)
+    with_product = [(ix, product) for ix, (_, _, product) in enumerate(found) if product]
+    firsts: Columns = {
+        "ix": np.array([ix for ix, _ in with_product], dtype=np.int64),
+        "product": np.array([p.bytes for _, p in with_product], dtype="S16").view("V16"),
+    }
+    return _Raw(ids.view("V16"), known, _indexed(orders, ids), _indexed(events, ids), firsts)
 
 
 def _indexed(parts: list[Columns], ids: NDArray[np.bytes_]) -> Columns:
@@ -258,6 +250,12 @@ def _indexed(parts: list[Columns], ids: NDArray[np.bytes_]) -> Columns:
     # Every row's customer is among `ids`: the queries asked for those customers only.
     joined["ix"] = np.searchsorted(ids, keys).astype(np.int64)
     return joined
+
+
+def _first_product(before: datetime) -> ColumnElement[Any]:
+    """The customer's first product, if their first purchase came before `before`."""
+    customer = _CUSTOMER.c
+    return case((customer.first_order_at < before, customer.first_product_id), else_=None)
 
 
 def _orders_query(shop_id: ShopId, before: datetime, key: ColumnElement[Any]) -> Select[Any]:

@@ -2,9 +2,10 @@
 
 A first-time buyer is measured against the shop's time to a second purchase among customers
 who started the same way (`returns`). A customer's first product is the product of the first
-line that names one (lowest position) on their first purchase: the earliest order before the
-cut-off that is neither cancelled nor refunded, ties broken by order id. The mall is the
-platform of the product's connection, which is the order's (products are per connection).
+line that names one (lowest position) on their first purchase: the earliest order that is
+neither cancelled nor refunded, ties broken by order id, if it came before the cut-off. Ingest
+keeps it on the customer (`domain.ingest.aggregates`). The mall is the platform of the
+product's connection, which is the order's (products are per connection).
 
 Codes rank the (mall, product external ID) keys in code-point order, among the keys that at
 least `MIN_SEGMENT_CUSTOMERS` customers started with; every other customer gets -1 and the
@@ -14,21 +15,18 @@ customer's key through that table, so a key keeps the code its curve was fitted 
 """
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import and_, select
 
 from domain.connection.models import Connection
 from domain.db import AsyncSession
 from domain.ids import ShopId
 from domain.ingest.statements import chunked, fetch_all, one_of, table_of
 from domain.order.models import Order, OrderLine, Product
-from domain.risk.history import ORDER_STATE, OrderState
 from domain.risk.returns import MIN_SEGMENT_RETURNS
 
 IntArray = NDArray[np.int64]
@@ -46,9 +44,6 @@ _ORDER = table_of(Order)
 _LINE = table_of(OrderLine)
 _PRODUCT = table_of(Product)
 _CONNECTION = table_of(Connection)
-_PURCHASE_STATUSES = sorted(
-    status.value for status, state in ORDER_STATE.items() if state is OrderState.PURCHASE
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,43 +63,6 @@ class Segments:
 
     codes: IntArray
     table: Mapping[SegmentKey, int]
-
-
-def first_product_query(
-    shop_id: ShopId, before: datetime, customer_ids: Sequence[uuid.UUID] | None = None
-) -> Select[Any]:
-    """(customer id, product id) of each customer's first purchase before `before` whose
-    lines name a product; all the shop's customers, or only `customer_ids`."""
-    order, line = _ORDER, _LINE
-    orders = select(
-        order.c.customer_id,
-        order.c.id,
-        func.row_number()
-        .over(partition_by=order.c.customer_id, order_by=(order.c.ordered_at, order.c.id))
-        .label("rank"),
-    ).where(
-        order.c.shop_id == shop_id,
-        order.c.ordered_at < before,
-        # Equalities, not IN: a bulk read compiles the query once, without expanding lists.
-        or_(*(order.c.status == status for status in _PURCHASE_STATUSES)),
-    )
-    if customer_ids is not None:
-        orders = orders.where(order.c.customer_id.in_(customer_ids))
-    first = orders.subquery("first_order")
-    lines = (
-        select(
-            first.c.customer_id,
-            line.c.product_id,
-            func.row_number()
-            .over(partition_by=first.c.customer_id, order_by=line.c.position)
-            .label("rank"),
-        )
-        .select_from(first)
-        .join(line, and_(line.c.shop_id == shop_id, line.c.order_id == first.c.id))
-        .where(first.c.rank == 1, line.c.product_id.is_not(None))
-        .subquery("first_line")
-    )
-    return select(lines.c.customer_id, lines.c.product_id).where(lines.c.rank == 1)
 
 
 async def first_products(
@@ -134,10 +92,12 @@ async def first_products(
         found.update(
             {row[0]: (str(row[1]), str(row[2])) for row in await fetch_all(session, query)}
         )
-    # Every line's product exists (a foreign key); `found` holds them all.
     keys = sorted(set(found.values()))
     position = {key: index for index, key in enumerate(keys)}
-    product_key = np.array([position[found[value]] for value in ids], dtype=np.int64)
+    # A first product is kept without a foreign key: one deleted since counts as none.
+    product_key = np.array(
+        [position[found[value]] if value in found else -1 for value in ids], dtype=np.int64
+    )
     key = np.full(size, -1, dtype=np.int64)
     key[customer] = product_key[which.reshape(-1)] if ids else -1
     return FirstProducts(key, tuple(keys))

@@ -1,5 +1,7 @@
 """Canonical records and database snapshots for the ingest tests."""
 
+import random
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -147,3 +149,54 @@ async def ingest(
     return await ingest_batch(
         session, ShopId(connection.shop_id), ConnectionId(connection.id), batch, **options
     )
+
+
+def mixed_batches(seed: int) -> tuple[RecordBatch, RecordBatch]:
+    """Two batches of one connection: 10 customers and 200 orders of 30 customer keys in every
+    status and two currencies, 0-3 lines each naming one of three products or none, at few
+    distinct times (first purchases tie); then a stored order moving to a customer made there."""
+    rng = random.Random(seed)
+    statuses = list(OrderStatus)
+    customers = tuple(
+        CustomerRecord("shopify", f"c{n}", created_at=T0 + timedelta(days=rng.randint(-40, 40)))
+        for n in range(0, 30, 3)
+    )
+    products = [None, None, "p1", "p2", "p3"]
+    orders = tuple(
+        order(
+            f"o{n}",
+            f"c{rng.randrange(30)}",
+            at=T0 + timedelta(days=rng.randint(-20, 20), minutes=rng.choice([0, 1])),
+            total=rng.randint(0, 9000),
+            refunded_amount=rng.choice([0, 0, 100]),
+            status=rng.choice(statuses),
+            currency=rng.choice(["JPY", "JPY", "JPY", "USD"]),
+            lines=tuple(
+                OrderLineRecord(1, 100, product_external_id=rng.choice(products))
+                for _ in range(rng.randint(0, 3))
+            ),
+        )
+        for n in range(200)
+    )
+    moved = order("o0", "c-new", at=T0, updated=T0 + timedelta(days=90))
+    return (
+        RecordBatch(customers=customers, orders=orders),
+        RecordBatch(orders=(moved, order("o-new", "c-new"))),
+    )
+
+
+async def customer_aggregates(session: AsyncSession) -> dict[uuid.UUID, tuple[Any, ...]]:
+    """Every customer's order aggregates by id, read as columns (fresh values, not the
+    session's identity map)."""
+    customer = table_of(Customer).c
+    columns = select(
+        customer.id,
+        customer.created_at,
+        customer.order_count,
+        customer.first_order_at,
+        customer.last_order_at,
+        customer.total_spent,
+        customer.currency,
+        customer.first_product_id,
+    )
+    return {row[0]: tuple(row[1:]) for row in await fetch_all(session, columns)}

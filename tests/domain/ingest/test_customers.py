@@ -1,25 +1,28 @@
 import hashlib
-import random
-import uuid
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import select
 from sqlmodel import select as sm_select
 
-from domain.customer.models import Customer, CustomerIdentity
+from domain.customer.models import CustomerIdentity
 from domain.db import AsyncSession
 from domain.ids import ShopId
 from domain.ingest import Counts
 from domain.ingest.aggregates import recompute_customer_aggregates
-from domain.ingest.statements import fetch_all, table_of
 from domain.order.models import OrderStatus
 from domain.platforms import (
     CustomerRecord,
     RecordBatch,
 )
 from domain.shop.models import Shop
-from tests.domain.ingest.records import T0, customer_of, full_batch, ingest, order
+from tests.domain.ingest.records import (
+    T0,
+    customer_aggregates,
+    customer_of,
+    full_batch,
+    ingest,
+    mixed_batches,
+    order,
+)
 from tests.factories.customer import make_connection
 
 
@@ -185,47 +188,14 @@ async def test_new_customers_aggregates_are_what_the_database_recomputes(
     # New customers get their aggregates in Python before their rows are written; the
     # database's recomputation from the stored orders must agree, whatever the batch holds.
     connection = await make_connection(session, shop=shop)
-    rng = random.Random(11)
-    statuses = list(OrderStatus)
-    customers = tuple(
-        CustomerRecord("shopify", f"c{n}", created_at=T0 + timedelta(days=rng.randint(-40, 40)))
-        for n in range(0, 30, 3)
-    )
-    orders = tuple(
-        order(
-            f"o{n}",
-            f"c{rng.randrange(30)}",
-            at=T0 + timedelta(days=rng.randint(-60, 60), minutes=rng.randint(0, 999)),
-            total=rng.randint(0, 9000),
-            refunded_amount=rng.choice([0, 0, 100]),
-            status=rng.choice(statuses),
-            currency=rng.choice(["JPY", "JPY", "JPY", "USD"]),
-        )
-        for n in range(200)
-    )
-    # A second batch: a stored order moves to a customer made in it.
-    moved = order("o0", "c-new", at=T0, updated=T0 + timedelta(days=90))
-    await ingest(session, connection, RecordBatch(customers=customers, orders=orders))
-    await ingest(session, connection, RecordBatch(orders=(moved, order("o-new", "c-new"))))
-    stored = await _aggregates(session)
+    for batch in mixed_batches(11):
+        await ingest(session, connection, batch)
+    stored = await customer_aggregates(session)
     assert len(stored) == 31
     assert sum(row[1] for row in stored.values()) > 0
+    first_products = [row[-1] for row in stored.values() if row[2] is not None]
+    assert 0 < first_products.count(None) < len(first_products)
 
     await recompute_customer_aggregates(session, ShopId(shop.id), list(stored), currency="JPY")
 
-    assert await _aggregates(session) == stored
-
-
-async def _aggregates(session: AsyncSession) -> dict[uuid.UUID, tuple[Any, ...]]:
-    # Columns, not entities: fresh values, not the session's identity map.
-    customer = table_of(Customer).c
-    columns = select(
-        customer.id,
-        customer.created_at,
-        customer.order_count,
-        customer.first_order_at,
-        customer.last_order_at,
-        customer.total_spent,
-        customer.currency,
-    )
-    return {row[0]: tuple(row[1:]) for row in await fetch_all(session, columns)}
+    assert await customer_aggregates(session) == stored

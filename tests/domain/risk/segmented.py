@@ -8,6 +8,8 @@ import numpy as np
 from domain.connection.models import Connection
 from domain.customer.models import Customer
 from domain.db import AsyncSession
+from domain.ids import ShopId
+from domain.ingest.aggregates import recompute_customer_aggregates
 from domain.order.models import Order, OrderLine, OrderStatus, Product
 from domain.shop.models import Shop
 from tests.domain.risk.shops import AS_OF, LONG_AGO, new_order
@@ -70,13 +72,18 @@ async def add_all(
     customers: list[Customer],
     orders: list[tuple[Order, list[OrderLine]]],
 ) -> None:
-    """Customers, then orders, then lines: each table after those it refers to."""
+    """Customers, then orders, then lines: each table after those it refers to; then the
+    order aggregates (first product included) of every customer involved, as ingest keeps them."""
     session.add_all(customers)
     await session.flush()
     session.add_all([order for order, _ in orders])
     await session.flush()
     session.add_all([line for _, lines in orders for line in lines])
     await session.flush()
+    involved = {customer.id for customer in customers} | {order.customer_id for order, _ in orders}
+    shops = {customer.shop_id for customer in customers} | {order.shop_id for order, _ in orders}
+    for shop_id in shops:
+        await recompute_customer_aggregates(session, ShopId(shop_id), involved, currency="JPY")
 
 
 def new_customer(shop: Shop, name: str) -> Customer:
