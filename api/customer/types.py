@@ -36,6 +36,7 @@ from domain.order.service import (
     orders_by_customer,
 )
 from domain.pagination import MAX_PAGE_SIZE, Page
+from domain.risk.models import HISTORY_STEP
 from domain.subscription.service import subscriptions_by_customer
 
 strawberry.enum(CustomerSort, name="CustomerSortKey")
@@ -157,7 +158,11 @@ class Customer(Node):
             lambda row: None if row is None else RiskScore.from_row(row, currency),
         )
 
-    @field("The customer's past scores, newest first.")
+    @field(
+        "The customer's past scores, newest first: the first, and then one wherever the band "
+        f"changed or the probability moved at least {HISTORY_STEP:g} from the previous "
+        "point's (risk stays within that between two points)."
+    )
     async def risk_history(self, info: Info, first: int = 30) -> list[RiskPoint]:
         if not 0 <= first <= MAX_PAGE_SIZE:
             raise InvalidInput(f"first must be between 0 and {MAX_PAGE_SIZE}", "first")

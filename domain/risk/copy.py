@@ -37,6 +37,7 @@ class Kind(StrEnum):
     INT2 = "int2"
     INT4 = "int4"
     INT8 = "int8"
+    FLOAT8 = "float8"
     TIMESTAMP = "timestamp"  # read as float64 UTC epoch seconds
 
 
@@ -46,6 +47,7 @@ _WIRE = {
     Kind.INT2: ">i2",
     Kind.INT4: ">i4",
     Kind.INT8: ">i8",
+    Kind.FLOAT8: ">f8",
     Kind.TIMESTAMP: ">i8",
 }
 _NATIVE = {
@@ -54,6 +56,7 @@ _NATIVE = {
     Kind.INT2: "<i2",
     Kind.INT4: "<i4",
     Kind.INT8: "<i8",
+    Kind.FLOAT8: "<f8",
     Kind.TIMESTAMP: "<f8",
 }
 

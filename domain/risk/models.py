@@ -8,6 +8,9 @@ from sqlmodel import Field
 from domain.db import JSONValue, TenantModel, UTCDateTime, utcnow
 from domain.ids import new_id
 
+# How far, in probability, a score must move from a customer's last history row to be written
+# as a new one (a band change always is).
+HISTORY_STEP = 0.01
 # P(no purchase in the horizon) at which the medium, high and critical bands start.
 DEFAULT_BAND_MEDIUM = 0.5
 DEFAULT_BAND_HIGH = 0.75
@@ -35,10 +38,17 @@ class RiskScore(TenantModel, table=True):
     as_of: datetime = Field(sa_type=UTCDateTime)
     model_version: str = Field(default="", max_length=64)
     computed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The probability of the customer's latest history row: history is written on a change
+    # (`domain.risk.writing`), measured from what was last written, not from yesterday.
+    recorded_probability: float | None = None
 
 
 class RiskScoreHistory(TenantModel, table=True):
-    """Every score ever computed, one per (customer, as_of): a customer's risk over time.
+    """A customer's risk over time: a row per (customer, as_of) where the score changed.
+
+    A run writes a customer's row when it is their first score, a backfill (older than the
+    current score), a new band, or a probability at least `HISTORY_STEP` away from the last
+    row's; between two rows the probability stayed within that step of the earlier one.
 
     No foreign keys: a derived, append-only log that a full recompute grows by a row per
     customer at once. Per-row foreign-key triggers would double the cost of that write; rows

@@ -1,12 +1,18 @@
-"""Storing scores: current score upserted, history appended, band changes found.
+"""Storing scores: current score upserted, history written on a change, band changes found.
 
 A run's rows go, a slice of customers at a time, into a temporary table (`risk_batch`): by
-COPY on PostgreSQL, by batched inserts on SQLite. Three set-based statements then do the
-rest, the same on both backends: find the band changes, upsert `risk_score`, upsert
-`risk_score_history`. Idempotent by construction: the same shop, customers and `as_of` give
-the same rows (history is keyed by (shop, customer, as_of)). A current score is never replaced
-by one with an older `as_of`, so a backfill or a late job only adds history. A rescoring
-job's few rows skip the temporary table (`write_few`): same rows, fewer round trips.
+COPY on PostgreSQL, by batched inserts on SQLite, each with what it changes against the stored
+score (`domain.risk.changes`: whether it gets a history row, the recorded probability, band
+changes). Two set-based statements then do the rest, the same on both backends: insert the
+history rows, upsert `risk_score`. Idempotent by construction: the same shop, customers and
+`as_of` give the same rows (history is keyed by (shop, customer, as_of)). A current score is
+never replaced by one with an older `as_of`, so a backfill or a late job only adds history. A
+rescoring job's few rows skip the temporary table (`write_few`): same rows, fewer round trips.
+
+History is written on a change rather than every night: risk grows with every day of silence,
+so nearly every customer's probability moves a little every night, and a row per customer per
+night grew the history table, and each night's append into its indexes, by the whole
+customer base.
 """
 
 import json
@@ -22,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ColumnElement,
     Float,
@@ -30,10 +37,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
-    and_,
-    func,
     literal,
-    or_,
     select,
     text,
 )
@@ -46,10 +50,10 @@ from domain.ingest.statements import (
     chunked,
     dialect_name,
     execute_many,
-    fetch_all,
     guarded_upsert,
     table_of,
 )
+from domain.risk.changes import Changes, compare, read_stored
 from domain.risk.copy import driver_connection, execute
 from domain.risk.models import RiskScore, RiskScoreHistory
 from domain.risk.reasons import StoredSigns, stored_signs
@@ -74,6 +78,8 @@ BATCH = Table(
     Column("expected_spend", BigInteger),
     Column("band", String(16), nullable=False),
     Column("reasons", Text().with_variant(JSONB(), "postgresql"), nullable=False),
+    Column("recorded_probability", Float),
+    Column("history", Boolean, nullable=False),
     prefixes=["TEMPORARY"],
 )
 
@@ -118,57 +124,29 @@ class ScoreWriter:
     changes: list[BandChange] = field(default_factory=list)
 
     async def write(self, rows: ScoreRows) -> None:
-        """Upsert these customers' current scores and history rows."""
+        """Upsert these customers' current scores and their history rows where changed.
+
+        `rows` are sorted by customer id (a slice of a run is a range of them)."""
         session = self.session
+        stored = await read_stored(session, self.shop_id, rows.customer_ids, bulk=True)
+        changes = compare(stored, rows.customer_ids, rows.bands, rows.probability, self.as_of)
+        self._count_changes(rows, changes)
         if dialect_name(session) == "postgresql":
             # No ANALYZE: the planner sizes an unanalysed table by its pages, which is enough
             # for the nested loops over primary keys these statements need.
             await execute(session, text(f"TRUNCATE {BATCH.name}"))
-            await _copy_in(session, rows, self.now)
+            await _copy_in(session, rows, changes, self.now)
         else:
             await session.exec(BATCH.delete())
-            await _insert_in(session, rows, self.now)
-        await self._band_changes()
-        await self._upsert_current()
+            await _insert_in(session, rows, changes, self.now)
         await self._upsert_history()
+        await self._upsert_current()
 
-    async def _band_changes(self) -> None:
-        score, batch = _SCORE, BATCH
-        joined = batch.outerjoin(
-            score, and_(score.c.shop_id == self.shop_id, score.c.customer_id == batch.c.customer_id)
-        )
-        # Rows the upsert will replace (no score yet, or one not newer) whose band differs.
-        changed = and_(
-            or_(score.c.as_of.is_(None), score.c.as_of <= self.as_of),
-            or_(score.c.band.is_(None), score.c.band != batch.c.band),
-        )
-        total = func.count().over()
-        keep = max(self.keep_changes - len(self.changes), 1)
-        connection = await self.session.connection()
-        listed = (
-            await connection.execute(
-                select(
-                    batch.c.customer_id,
-                    score.c.band,
-                    batch.c.band,
-                    batch.c.probability,
-                    total,
-                    batch.c.reasons,
-                )
-                .select_from(joined)
-                .where(changed)
-                .order_by(batch.c.customer_id)
-                .limit(keep)
-            )
-        ).all()
-        if not listed:
-            return
-        self.changed += int(listed[0][4])
-        room = self.keep_changes - len(self.changes)
-        self.changes += [
-            BandChange(row[0], row[1], row[2], row[3], stored_signs(_document(row[5])))
-            for row in listed[:room]
-        ]
+    def _count_changes(self, rows: ScoreRows, changes: Changes) -> None:
+        changed = np.flatnonzero(changes.band_changed)
+        self.changed += int(changed.shape[0])
+        room = max(self.keep_changes - len(self.changes), 0)
+        self.changes += [_band_change(rows, changes, int(n)) for n in changed[:room]]
 
     async def _upsert_current(self) -> None:
         batch = BATCH
@@ -184,6 +162,7 @@ class ScoreWriter:
             "as_of": literal(self.as_of, UTCDateTime()),
             "model_version": literal(self.model_version),
             "computed_at": literal(self.now, UTCDateTime()),
+            "recorded_probability": batch.c.recorded_probability,
         }
         statement = _insert_from_batch(self.session, _SCORE, values)
         await self.session.exec(
@@ -206,7 +185,7 @@ class ScoreWriter:
             "reasons": batch.c.reasons,
             "as_of": literal(self.as_of, UTCDateTime()),
         }
-        statement = _insert_from_batch(self.session, _HISTORY, values)
+        statement = _insert_from_batch(self.session, _HISTORY, values, where=batch.c.history)
         await self.session.exec(
             statement.on_conflict_do_update(
                 index_elements=["shop_id", "customer_id", "as_of"],
@@ -233,15 +212,12 @@ async def write_few(
     ids = [uuid.UUID(bytes=value.tobytes()) for value in rows.customer_ids]
     if not ids:
         return []
-    stored: dict[uuid.UUID, tuple[str, datetime]] = {}
-    for chunk in chunked(ids):
-        query = select(_SCORE.c.customer_id, _SCORE.c.band, _SCORE.c.as_of).where(
-            _SCORE.c.shop_id == shop_id, _SCORE.c.customer_id.in_(chunk)
-        )
-        stored.update({row[0]: (row[1], row[2]) for row in await fetch_all(session, query)})
+    stored = await read_stored(session, shop_id, rows.customer_ids, bulk=False)
+    changes = compare(stored, rows.customer_ids, rows.bands, rows.probability, as_of)
     probability = _nullable(rows.probability)
     expected = _nullable(rows.expected_purchases)
     spend = _spend(rows.expected_spend)
+    recorded = _nullable(changes.recorded)
     reasons = [json.loads(document) for document in rows.reasons]
     current = [
         {
@@ -256,6 +232,7 @@ async def write_few(
             "as_of": as_of,
             "model_version": model_version,
             "computed_at": now,
+            "recorded_probability": recorded[n],
         }
         for n, customer_id in enumerate(ids)
     ]
@@ -271,6 +248,7 @@ async def write_few(
             "as_of": as_of,
         }
         for n, customer_id in enumerate(ids)
+        if changes.history[n]
     ]
     await execute_many(
         session,
@@ -283,27 +261,18 @@ async def write_few(
         ),
         current,
     )
-    await execute_many(
-        session,
-        guarded_upsert(
+    if history:
+        await execute_many(
             session,
-            _HISTORY,
-            keys=["shop_id", "customer_id", "as_of"],
-            update=["probability", "expected_purchases", "band", "reasons"],
-        ),
-        history,
-    )
-    changes: list[BandChange] = []
-    for n, customer_id in enumerate(ids):
-        band, stored_as_of = stored.get(customer_id, (None, None))
-        replaced = stored_as_of is None or stored_as_of <= as_of
-        if replaced and band != rows.bands[n]:
-            changes.append(
-                BandChange(
-                    customer_id, band, rows.bands[n], probability[n], stored_signs(reasons[n])
-                )
-            )
-    return changes
+            guarded_upsert(
+                session,
+                _HISTORY,
+                keys=["shop_id", "customer_id", "as_of"],
+                update=["probability", "expected_purchases", "band", "reasons"],
+            ),
+            history,
+        )
+    return [_band_change(rows, changes, int(n)) for n in np.flatnonzero(changes.band_changed)]
 
 
 @asynccontextmanager
@@ -340,10 +309,15 @@ def uuid7_bytes(count: int, moment: datetime) -> UuidArray:
     return pair.view("V16").reshape(count)
 
 
-def _document(stored: object) -> list[Any]:
-    """A reasons array as read back from the batch table: parsed JSONB, or SQLite's text."""
-    parsed = json.loads(stored) if isinstance(stored, str | bytes) else stored
-    return parsed if isinstance(parsed, list) else []
+def _band_change(rows: ScoreRows, changes: Changes, n: int) -> BandChange:
+    probability = float(rows.probability[n])
+    return BandChange(
+        uuid.UUID(bytes=rows.customer_ids[n].tobytes()),
+        changes.previous[n],
+        rows.bands[n],
+        None if probability != probability else probability,  # NaN: not scorable
+        stored_signs(json.loads(rows.reasons[n])),
+    )
 
 
 def _hex(ids: UuidArray) -> list[str]:
@@ -361,7 +335,7 @@ def _spend(values: FloatArray) -> list[int | None]:
     return [None if value != value else int(value) for value in rounded]
 
 
-def _columns(rows: ScoreRows, now: datetime) -> Sequence[Sequence[object]]:
+def _columns(rows: ScoreRows, changes: Changes, now: datetime) -> Sequence[Sequence[object]]:
     return (
         _hex(rows.customer_ids),
         _hex(uuid7_bytes(rows.customer_ids.shape[0], now)),
@@ -370,21 +344,26 @@ def _columns(rows: ScoreRows, now: datetime) -> Sequence[Sequence[object]]:
         _spend(rows.expected_spend),
         rows.bands,
         rows.reasons,
+        _nullable(changes.recorded),
+        changes.history.tolist(),
     )
 
 
-async def _copy_in(session: AsyncSession, rows: ScoreRows, now: datetime) -> None:
+async def _copy_in(session: AsyncSession, rows: ScoreRows, changes: Changes, now: datetime) -> None:
     raw = await driver_connection(session)
     await raw.copy_records_to_table(
         BATCH.name,
-        records=zip(*_columns(rows, now), strict=True),
+        records=zip(*_columns(rows, changes, now), strict=True),
         columns=[column.name for column in BATCH.columns],
     )
 
 
-async def _insert_in(session: AsyncSession, rows: ScoreRows, now: datetime) -> None:
+async def _insert_in(
+    session: AsyncSession, rows: ScoreRows, changes: Changes, now: datetime
+) -> None:
     names = [column.name for column in BATCH.columns]
-    values = [dict(zip(names, row, strict=True)) for row in zip(*_columns(rows, now), strict=True)]
+    columns = _columns(rows, changes, now)
+    values = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
     for row in values:
         row["customer_id"] = uuid.UUID(str(row["customer_id"]))
         row["history_id"] = uuid.UUID(str(row["history_id"]))
@@ -393,9 +372,16 @@ async def _insert_in(session: AsyncSession, rows: ScoreRows, now: datetime) -> N
 
 
 def _insert_from_batch(
-    session: AsyncSession, table: Table, values: Mapping[str, ColumnElement[Any]]
+    session: AsyncSession,
+    table: Table,
+    values: Mapping[str, ColumnElement[Any]],
+    *,
+    where: ColumnElement[bool] | None = None,
 ) -> postgresql.Insert | sqlite.Insert:
+    """INSERT … SELECT `values` FROM the batch [WHERE `where`]."""
     insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
     # SQLite needs a WHERE in the SELECT to tell its ON CONFLICT from a join's ON.
-    source = select(*values.values()).where(BATCH.c.customer_id.is_not(None))
-    return insert(table).from_select(list(values), source)
+    selected = select(*values.values()).where(
+        BATCH.c.customer_id.is_not(None) if where is None else where
+    )
+    return insert(table).from_select(list(values), selected)
