@@ -7,9 +7,11 @@ DATABASE_URL defaults to KIZUKI_BENCH_DATABASE_URL, then to the `kizuki_bench_re
 database on 127.0.0.1. The database is created and migrated if needed and seeded once with a
 synthetic shop (`bench/recompute_data.py`); later runs reuse it. Each run then:
 
+0. vacuums the tables the last run updated (`risk_score` gets a new version of every row
+   each night), as autovacuum would between two nights;
 1. recomputes the whole shop in a fresh child process (its peak RSS is the recompute's own),
    as of the night after its last full run, so every run is an ordinary night: current
-   scores replaced, one new history row per customer;
+   scores replaced, a history row for each customer whose score changed;
 2. fits lifetimes' BG/NBD on the same history and predicts P(no purchase in the horizon) and
    expected purchases for every customer, in another child;
 3. rescoring: adds one order to a random customer and rescores that customer in a unit of
@@ -36,7 +38,14 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 
-from bench.database import BenchSetupError, analyze, check_postgres, ensure_database, migrate
+from bench.database import (
+    BenchSetupError,
+    analyze,
+    check_postgres,
+    ensure_database,
+    migrate,
+    vacuum,
+)
 from bench.recompute_data import AS_OF, seed_shop
 from domain.db import AsyncSession, create_engine, session_factory
 from domain.ids import ShopId
@@ -51,6 +60,8 @@ from domain.risk.service import recompute_shop_risk, rescore_customers
 from domain.shop.service import require_shop
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1/kizuki_bench_recompute"
+# The tables a night's recompute and rescoring update: vacuumed before each run.
+NIGHTLY_TABLES = ("customer", '"order"', "risk_score", "risk_score_history")
 TARGET_SECONDS = 60.0
 TARGET_RSS_MIB = 2048.0
 TARGET_P99_MS = 50.0
@@ -225,6 +236,7 @@ async def prepare(url: str, customers: int, orders: int, seed: int) -> tuple[Sho
         await analyze(engine)
         seconds = time.perf_counter() - started
         print(f"seeded {customers:,} customers, {orders:,} orders in {seconds:.0f} s")  # noqa: T201
+    await vacuum(engine, NIGHTLY_TABLES)
     as_of = await next_night(sessions, shop_id)
     await engine.dispose()
     return shop_id, as_of
