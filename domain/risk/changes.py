@@ -60,8 +60,8 @@ async def read_stored(
 ) -> Columns:
     """The stored current scores of these customers: band code, as of, recorded probability.
 
-    `bulk`: `ids` are many and sorted, read as one range of the primary key (extra rows in the
-    range are ignored later); else a few, read by id.
+    `bulk`: `ids` are many (a slice of a run: a range of ids), read as the one range of the
+    primary key that holds them (extra rows in it are ignored later); else a few, read by id.
     """
     score = _SCORE.c
     query = select(
@@ -74,7 +74,8 @@ async def read_stored(
     if ids.shape[0] == 0:
         return await read_columns(session, query.where(score.customer_id.is_(None)), _STORED)
     if bulk:
-        low, high = (uuid.UUID(bytes=ids[n].tobytes()) for n in (0, -1))
+        ordered = np.sort(ids.view("S16")).view("V16")
+        low, high = (uuid.UUID(bytes=ordered[n].tobytes()) for n in (0, -1))
         return await read_columns(
             session, query.where(score.customer_id.between(low, high)), _STORED
         )

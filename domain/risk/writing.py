@@ -124,9 +124,7 @@ class ScoreWriter:
     changes: list[BandChange] = field(default_factory=list)
 
     async def write(self, rows: ScoreRows) -> None:
-        """Upsert these customers' current scores and their history rows where changed.
-
-        `rows` are sorted by customer id (a slice of a run is a range of them)."""
+        """Upsert these customers' current scores and their history rows where changed."""
         session = self.session
         stored = await read_stored(session, self.shop_id, rows.customer_ids, bulk=True)
         changes = compare(stored, rows.customer_ids, rows.bands, rows.probability, self.as_of)

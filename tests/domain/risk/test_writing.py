@@ -62,7 +62,22 @@ async def _few(
     )
 
 
-@pytest.mark.parametrize("write", [_bulk, _few], ids=["full-run", "rescoring"])
+def _reversed(write: Writer) -> Writer:
+    """`write`, given its customers in descending id order."""
+
+    async def reversed_write(
+        session: AsyncSession, shop: Shop, ids: list[uuid.UUID], night: Night, day: int
+    ) -> None:
+        await write(session, shop, ids[::-1], (night[0][::-1], night[1][::-1]), day)
+
+    return reversed_write
+
+
+@pytest.mark.parametrize(
+    "write",
+    [_bulk, _few, _reversed(_bulk)],
+    ids=["full-run", "rescoring", "full-run-unsorted"],
+)
 async def test_history_is_written_on_a_change_measured_from_the_last_row(
     session: AsyncSession, write: Writer
 ) -> None:
