@@ -7,7 +7,7 @@ are then read joined to it, so each row arrives with its customer's index and th
 cannot drift between statements.
 On PostgreSQL the rows stream as binary COPY into numpy (fixed-width records, parsed in bulk).
 
-A few customers (a rescoring job): four indexed queries by customer id, no temporary table,
+A few customers (a rescoring job): three indexed queries by customer id, no temporary table,
 so one customer's history costs a few milliseconds.
 
 A customer belongs to the history as of a cut-off when they were created before it or have an
