@@ -30,6 +30,7 @@ from domain.risk.models import HISTORY_STEP, RiskScore
 FloatArray = NDArray[np.float64]
 UuidArray = NDArray[np.void]
 BoolArray = NDArray[np.bool_]
+IntArray = NDArray[np.int64]
 
 _SCORE = table_of(RiskScore)
 _BAND_NAMES = [band.value for band in Band]
@@ -52,7 +53,12 @@ class Changes:
     history: BoolArray
     recorded: FloatArray
     band_changed: BoolArray
-    previous: list[str | None]  # None: no stored score
+    previous: IntArray  # the stored band's code; negative: none (or one not known here)
+
+    def previous_band(self, n: int) -> str | None:
+        """The band the `n`th score's stored one had; None when there was none (or unknown)."""
+        code = int(self.previous[n])
+        return _BAND_NAMES[code] if code >= 0 else None
 
 
 async def read_stored(
@@ -123,8 +129,5 @@ def compare(
         history=~found | backfill | moved,
         recorded=np.where(~found | moved, probability, old_recorded),
         band_changed=replaced & (old_band != new_band),
-        previous=[
-            _BAND_NAMES[code] if code >= 0 else None
-            for code in np.where(found, old_band, _NO_SCORE).tolist()
-        ],
+        previous=old_band.astype(np.int64),
     )

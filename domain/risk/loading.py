@@ -157,7 +157,7 @@ async def _read_shop(session: AsyncSession, shop_id: ShopId, before: datetime) -
         customer.c.id,
         func.row_number().over(order_by=customer.c.id) - 1,
         customer.c.created_at < before,
-        _first_product(before),
+        _first_product_before(before),
     ).where(customer.c.shop_id == shop_id)
     await session.exec(insert(NUMBERED).from_select(["id", "ix", "known", "first_product"], query))
     if dialect_name(session) == "postgresql":
@@ -207,9 +207,9 @@ async def _read_customers(
     events: list[Columns] = []
     # At least one (maybe empty) chunk, so the columns exist with their types.
     for chunk in list(chunked(customer_ids)) or [[]]:
-        query = select(customer.c.id, customer.c.created_at < before, _first_product(before)).where(
-            customer.c.shop_id == shop_id, customer.c.id.in_(chunk)
-        )
+        query = select(
+            customer.c.id, customer.c.created_at < before, _first_product_before(before)
+        ).where(customer.c.shop_id == shop_id, customer.c.id.in_(chunk))
         found += [(row[0], bool(row[1]), row[2]) for row in await fetch_all(session, query)]
         orders.append(
             await read_columns(
@@ -252,7 +252,7 @@ def _indexed(parts: list[Columns], ids: NDArray[np.bytes_]) -> Columns:
     return joined
 
 
-def _first_product(before: datetime) -> ColumnElement[Any]:
+def _first_product_before(before: datetime) -> ColumnElement[Any]:
     """The customer's first product, if their first purchase came before `before`."""
     customer = _CUSTOMER.c
     return case((customer.first_order_at < before, customer.first_product_id), else_=None)

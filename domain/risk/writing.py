@@ -311,7 +311,7 @@ def _band_change(rows: ScoreRows, changes: Changes, n: int) -> BandChange:
     probability = float(rows.probability[n])
     return BandChange(
         uuid.UUID(bytes=rows.customer_ids[n].tobytes()),
-        changes.previous[n],
+        changes.previous_band(n),
         rows.bands[n],
         None if probability != probability else probability,  # NaN: not scorable
         stored_signs(json.loads(rows.reasons[n])),
