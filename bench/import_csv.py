@@ -17,7 +17,6 @@ import csv
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from bench.memory import peak_rss_mib
 from domain.db import create_engine, session_factory
 from domain.demo import generate_shop, write_import_files
 from domain.ids import ShopId
@@ -40,10 +40,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 SEED = 20240601
 AS_OF = datetime(2025, 6, 1, tzinfo=UTC)
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def customers_for(orders: int) -> int:

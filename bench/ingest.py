@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import shlex
 import subprocess
 import sys
@@ -47,6 +46,7 @@ from bench.backends import backend_pids, backends_cpu
 from bench.database import BenchSetupError, check_postgres, ensure_database, migrate
 from bench.ingest_rows import ORDERED, baseline_rows, columns_of
 from bench.mall import SHOP_DOMAIN, FakeMall, account, serve_fake
+from bench.memory import peak_rss_mib
 from bench.servers import cpu_seconds
 from domain.connection.accounts import check_credentials, connect_account
 from domain.connection.models import Connection
@@ -69,10 +69,6 @@ DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1/kizuki_bench_ingest"
 GOAL_ORDERS_PER_S = 5_000.0
 
 Result = dict[str, Any]
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def load_average() -> str:

@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -46,6 +45,7 @@ from bench.database import (
     migrate,
     vacuum,
 )
+from bench.memory import peak_rss_mib
 from bench.recompute_data import AS_OF, seed_shop
 from domain.db import AsyncSession, create_engine, session_factory
 from domain.ids import ShopId
@@ -75,10 +75,6 @@ def percentile(values: list[float], share: float) -> float:
         return 0.0
     ordered = sorted(values)
     return ordered[max(int(np.ceil(share * len(ordered))) - 1, 0)]
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 async def next_night(sessions: async_sessionmaker[AsyncSession], shop_id: ShopId) -> datetime:
