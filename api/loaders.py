@@ -12,6 +12,7 @@ from api.order import loaders as order_loaders
 from api.risk import loaders as risk_loaders
 from api.subscription import loaders as subscription_loaders
 from domain.connection.service import ConnectionRow
+from domain.customer.evidence import IdentityEvidence, MergeRow
 from domain.customer.service import CustomerRow, IdentityRow
 from domain.order.service import OrderLineRow, OrderRow
 from domain.pagination import Page
@@ -37,6 +38,14 @@ class Loaders:
     @cached_property
     def identities_of_customer(self) -> DataLoader[uuid.UUID, list[IdentityRow]]:
         return customer_loaders.identities_of_customer(self._context)
+
+    @cached_property
+    def merges_of_customer(self) -> DataLoader[uuid.UUID, list[MergeRow]]:
+        return customer_loaders.merges_of_customer(self._context)
+
+    @cached_property
+    def evidence_of_customer(self) -> DataLoader[uuid.UUID, list[IdentityEvidence]]:
+        return customer_loaders.evidence_of_customer(self._context)
 
     @cached_property
     def risk_of_customer(self) -> DataLoader[uuid.UUID, ScoreRow | None]:

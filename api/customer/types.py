@@ -22,8 +22,6 @@ from domain.customer.evidence import (
     IdentityEvidence,
     MergeRow,
     Suggestion,
-    evidence_of_customers,
-    merges_of_customers,
 )
 from domain.customer.service import CustomerRow, CustomerSort, IdentityRow, identities_by_customer
 from domain.errors import DomainError, InvalidInput
@@ -171,16 +169,16 @@ class Customer(Node):
 
     @field("Merges this customer survived, newest first; undone ones show `unmergedAt`.")
     async def merges(self, info: Info) -> list["CustomerMerge"]:
-        rows = await info.context.run(merges_of_customers, [self.key])
-        return [CustomerMerge.from_row(row) for row in rows[self.key]]
+        rows = await info.context.loaders.merges_of_customer.load(self.key)
+        return [CustomerMerge.from_row(row) for row in rows]
 
     @field(
         "How this customer's identities were linked (at ingest by a shared email or phone, or "
         "by a staff merge) and open merge suggestions; identities without any are left out."
     )
     async def identity_evidence(self, info: Info) -> list["IdentityEvidenceType"]:
-        rows = await info.context.run(evidence_of_customers, [self.key])
-        return [IdentityEvidenceType.from_row(row) for row in rows[self.key]]
+        rows = await info.context.loaders.evidence_of_customer.load(self.key)
+        return [IdentityEvidenceType.from_row(row) for row in rows]
 
 
 def order_page(

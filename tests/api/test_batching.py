@@ -132,3 +132,51 @@ async def test_merged_order_selections_share_one_page_and_its_lines(
         assert all(order["node"]["lines"] == [{"position": 1}, {"position": 2}] for order in orders)
     # key, customers, one order window, one batch of lines.
     assert len(sql.data_statements) == 4
+
+
+MERGES = """
+query($n: Int!) {
+  customers(first: $n, sortKey: CREATED_AT) {
+    edges { node { id merges { id } identityEvidence { identityId mergeId } } }
+  }
+}"""
+MERGE = """
+mutation($input: MergeCustomersInput!) {
+  mergeCustomers(input: $input) { __typename }
+}"""
+
+
+async def test_merges_and_evidence_of_a_hundred_customers_take_as_many_queries_as_one(
+    client: GraphQLClient, session: AsyncSession, sql: StatementLog
+) -> None:
+    world = await build_shop(session, "merged", customers=0)
+    await add_customers(session, world, 110)
+    listed = await client.data(MERGES, key=world.admin, variables={"n": 100})
+    ids = [edge["node"]["id"] for edge in listed["customers"]["edges"]]
+    # Customers 0, 2 and 4 each absorb the one after them, which leaves the list.
+    for survivor, absorbed in ((0, 1), (2, 3), (4, 5)):
+        merged = await client.data(
+            MERGE,
+            key=world.admin,
+            variables={"input": {"survivorId": ids[survivor], "absorbedId": ids[absorbed]}},
+        )
+        assert merged["mergeCustomers"]["__typename"] == "MergeCustomersPayload"
+
+    sql.clear()
+    await client.data(MERGES, key=world.admin, variables={"n": 1})
+    queries_for_one = list(sql.data_statements)
+    sql.clear()
+    hundred = await client.data(MERGES, key=world.admin, variables={"n": 100})
+    queries_for_hundred = list(sql.data_statements)
+
+    nodes = {edge["node"]["id"]: edge["node"] for edge in hundred["customers"]["edges"]}
+    assert len(nodes) == 100
+    with_merges = [node_id for node_id, node in nodes.items() if node["merges"]]
+    assert sorted(with_merges) == sorted(ids[n] for n in (0, 2, 4))
+    for survivor in (0, 2, 4):
+        evidence = nodes[ids[survivor]]["identityEvidence"]
+        merge_ids = {point["mergeId"] for point in evidence}
+        assert merge_ids == {nodes[ids[survivor]]["merges"][0]["id"]}
+        assert len(evidence) == 2  # the absorbed customer's two identities
+    # The key lookup, customers, merges, identities' evidence.
+    assert len(queries_for_hundred) == len(queries_for_one) == 4
