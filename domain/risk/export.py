@@ -26,7 +26,7 @@ from domain.risk.bands import BANDS, assign_bands, get_band_thresholds
 from domain.risk.days import local_day, shop_zone, start_of_day
 from domain.risk.loading import load_history
 from domain.risk.reasons import sign_name, top_signs
-from domain.risk.scoring import RiskScores, ScoreState, fit_risk_model, score_customers
+from domain.risk.scoring import RiskScores, ScoreState, score_customers
 from domain.risk.segments import assign_segments
 from domain.risk.signs import Sign
 from domain.shop.service import require_shop
@@ -81,11 +81,9 @@ async def export_scores(
     day = local_day(cutoff, zone)
     subscriptions = history.subscriptions
     segment = assign_segments(history.first_products).codes
-    model = fit_risk_model(
-        history.orders, day, horizon, subscriptions=subscriptions, segment=segment
-    )
+    # No model given: it is fitted on the same purchases the scores are taken from.
     scores = score_customers(
-        history.orders, day, horizon, subscriptions=subscriptions, segment=segment, model=model
+        history.orders, day, horizon, subscriptions=subscriptions, segment=segment
     )
     bands = assign_bands(scores.p_no_purchase, scores.scorable, thresholds)
     top = top_signs(scores)

@@ -94,14 +94,15 @@ async def recompute_risk(
     day = local_day(as_of, zone)
     horizon = shop.horizon_days
     segments = assign_segments(history.first_products)
+    purchases = purchases_before(history.orders, day)
     model = fit_risk_model(
         history.orders,
         day,
         horizon,
         subscriptions=history.subscriptions,
         segment=segments.codes,
+        purchases=purchases,
     )
-    purchases = purchases_before(history.orders, day)
     profile = profile_as_of(purchases, day, segments.codes)
     fitted = time.perf_counter()
     # The orders are summarised in `purchases` now: let them go before scoring.
