@@ -6,6 +6,8 @@ gap, the MBG/NBD terms), which makes a quasi-Newton search crawl; the Gaussian p
 carried over exactly, so the optimum is the same as on standardised features.
 """
 
+import itertools
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +20,9 @@ IntArray = NDArray[np.int64]
 
 # Eigenvalues of the features' correlation below this are not scaled up by the whitening.
 MIN_EIGENVALUE = 1e-3
+# Parts a fit's rows are split into, one thread each (fixed: the split, not the machine,
+# decides the order of the sums).
+CHUNKS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,11 @@ class Rows:
 
     def objective(self, theta: FloatArray, prior: Prior) -> tuple[float, FloatArray]:
         """Mean negative log-posterior and its gradient, in whitened weights."""
+        value, grad = self.negative_log_likelihood(theta)
+        return _posterior(value, grad, theta, prior, self.transform, self.u.shape[0])
+
+    def negative_log_likelihood(self, theta: FloatArray) -> tuple[float, FloatArray]:
+        """The rows' summed negative log-likelihood and its gradient, in whitened weights."""
         lay = Layout(self.u.shape[1])
         eta = self.base_alive + theta[0] + times(self.u, theta[lay.alive])
         v = self.base_rate + theta[lay.rate_bias] + times(self.u, theta[lay.rate])
@@ -171,19 +181,7 @@ class Rows:
         grad[lay.log_shape] = g_k.sum()
         grad[lay.log_decay] = float((g_attrition * (1.0 - share)).sum())
         grad[lay.log_dropout] = float((g_attrition * share).sum())
-        value, grad = -float(ll.sum()), -grad
-        offset = theta - prior.centre
-        plain = np.ones(lay.width, dtype=np.bool_)
-        plain[lay.alive] = plain[lay.rate] = False
-        value += 0.5 * float((prior.precision * offset * offset)[plain].sum())
-        grad[plain] += (prior.precision * offset)[plain]
-        # The prior is on standardised weights w = T·w': its precision in w' is λ TᵀT.
-        for part in (lay.alive, lay.rate):
-            standard = times(self.transform, theta[part])
-            value += 0.5 * prior.weights * float(np.dot(standard, standard))
-            grad[part] += prior.weights * through(self.transform, standard)
-        rows = float(max(self.u.shape[0], 1))
-        return value / rows, grad / rows
+        return -float(ll.sum()), -grad
 
     def _gamma_steps(self, k: FloatArray) -> tuple[FloatArray, FloatArray]:
         """Σ_{j<n} log(k + j) and Σ_{j<n} 1/(k + j) per row: the integer steps of lgamma/digamma."""
@@ -200,6 +198,89 @@ class Rows:
         log_sum[rows] = log_acc
         inv_sum[rows] = inv_acc
         return log_sum, inv_sum
+
+
+@dataclass(frozen=True, slots=True)
+class SplitRows:
+    """The same backtest rows in `CHUNKS` consecutive parts whose likelihoods are evaluated
+    in threads: numpy's array loops release the GIL, so a fit uses two cores. The parts'
+    sums are added in a fixed order, so the result depends on the data alone, not on the
+    machine (it can differ from `Rows.objective` of the whole in the last bits)."""
+
+    parts: tuple[Rows, ...]
+    pool: Executor
+
+    @classmethod
+    def build(
+        cls,
+        z: FloatArray,
+        post: Posterior,
+        window: FloatArray,
+        count: IntArray,
+        transform: FloatArray,
+        pool: Executor,
+    ) -> "SplitRows":
+        bounds = np.linspace(0, z.shape[0], CHUNKS + 1).astype(np.int64)
+        parts = tuple(
+            Rows.build(
+                z[low:high],
+                Posterior(
+                    post.logit_alive[low:high],
+                    post.shape[low:high],
+                    post.rate[low:high],
+                    post.dropout[low:high],
+                ),
+                window[low:high],
+                count[low:high],
+                transform,
+            )
+            for low, high in itertools.pairwise(bounds.tolist())
+        )
+        return cls(parts, pool)
+
+    @property
+    def transform(self) -> FloatArray:
+        return self.parts[0].transform
+
+    def standardised(self, theta: FloatArray) -> FloatArray:
+        """`Rows.standardised`: the parts share the transform."""
+        return self.parts[0].standardised(theta)
+
+    def objective(self, theta: FloatArray, prior: Prior) -> tuple[float, FloatArray]:
+        """Mean negative log-posterior and its gradient, as `Rows.objective` of all the rows."""
+        sums = list(self.pool.map(lambda part: part.negative_log_likelihood(theta), self.parts))
+        value = sum((part[0] for part in sums), 0.0)
+        grad = sums[0][1].copy()
+        for _, part_grad in sums[1:]:
+            grad += part_grad
+        rows = sum(part.u.shape[0] for part in self.parts)
+        return _posterior(value, grad, theta, prior, self.transform, rows)
+
+
+def _posterior(
+    value: float,
+    grad: FloatArray,
+    theta: FloatArray,
+    prior: Prior,
+    transform: FloatArray,
+    rows: int,
+) -> tuple[float, FloatArray]:
+    """The negative log-likelihood `value` and `grad` of `rows` rows with the prior added,
+    per row."""
+    lay = Layout(transform.shape[0])
+    offset = theta - prior.centre
+    plain = np.ones(lay.width, dtype=np.bool_)
+    plain[lay.alive] = plain[lay.rate] = False
+    value += 0.5 * float((prior.precision * offset * offset)[plain].sum())
+    grad = grad.copy()
+    grad[plain] += (prior.precision * offset)[plain]
+    # The prior is on standardised weights w = T·w': its precision in w' is λ TᵀT.
+    for part in (lay.alive, lay.rate):
+        standard = times(transform, theta[part])
+        value += 0.5 * prior.weights * float(np.dot(standard, standard))
+        grad[part] += prior.weights * through(transform, standard)
+    count = float(max(rows, 1))
+    return value / count, grad / count
 
 
 def log_attrition(

@@ -16,12 +16,13 @@ chances to leave within a long window, which a steady rate alone does not see an
 makes long-window counts of heavy buyers too high. With every correction at zero
 (`prior_model()`) this is MBG/NBD with a slow steady attrition: the shop-independent prior.
 The corrections are a MAP fit (Gaussian prior centred on it) of the zero-inflated NegBin
-likelihood of purchase counts in backtest windows (`likelihood.Rows`), so a shop with little
+likelihood of purchase counts in backtest windows (`likelihood.SplitRows`), so a shop with little
 history stays near the prior. Because the window length h enters the model structurally,
 windows shorter than the horizon (young shops) still teach it.
 """
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,9 +30,10 @@ from numpy.typing import NDArray
 
 from domain.risk.features import FEATURES
 from domain.risk.likelihood import (
+    CHUNKS,
     Layout,
     Prior,
-    Rows,
+    SplitRows,
     base_alive,
     log_attrition,
     log_effective,
@@ -130,9 +132,11 @@ def fit_model(raw: FloatArray, post: Posterior, window: FloatArray, count: IntAr
     scale = np.where(scale > 1e-9, scale, 1.0)
     z = (raw - mean) / scale
     lay = Layout(z.shape[1])
-    rows = Rows.build(z, post, window, np.minimum(count, MAX_COUNT), whitening(z))
+    transform = whitening(z)
     prior = prior_on(lay)
-    theta = minimize(lambda t: rows.objective(t, prior), _centre(lay), max_iter=MAX_ITERATIONS)
+    with ThreadPoolExecutor(CHUNKS, thread_name_prefix="risk-fit") as pool:
+        rows = SplitRows.build(z, post, window, np.minimum(count, MAX_COUNT), transform, pool)
+        theta = minimize(lambda t: rows.objective(t, prior), _centre(lay), max_iter=MAX_ITERATIONS)
     return _unpack(rows.standardised(theta), FEATURES, mean, scale, rows=int(raw.shape[0]))
 
 

@@ -1,11 +1,12 @@
 """The numerical core: gradients, the optimiser, and the model's structural limits."""
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from domain.risk.likelihood import Layout, Rows, whitening
+from domain.risk.likelihood import Layout, Rows, SplitRows, whitening
 from domain.risk.model import predict, prior_model, prior_on
 from domain.risk.optimize import minimize
 from domain.risk.rhythm import PRIOR, Posterior, _log_likelihood, posterior
@@ -49,6 +50,42 @@ def test_the_risk_likelihood_gradient_is_exact() -> None:
 
     assert np.isfinite(value)
     assert grad == pytest.approx(_numeric_gradient(objective, theta), abs=1e-7)
+
+
+def test_rows_split_across_threads_give_the_objective_of_all_rows() -> None:
+    rng = np.random.default_rng(73)
+    rows, features = 1001, 4
+    z = rng.normal(size=(rows, features))
+    post = Posterior(
+        logit_alive=rng.normal(1.0, 1.0, rows),
+        shape=rng.uniform(0.3, 5.0, rows),
+        rate=rng.uniform(20.0, 300.0, rows),
+        dropout=rng.uniform(0.05, 0.5, rows),
+    )
+    window = rng.choice([30.0, 90.0, 200.0], rows)
+    count = (rng.poisson(1.2, rows) * (rng.random(rows) < 0.6)).astype(np.int64)
+    # The heaviest buyers all in the first part: the parts' count steps differ.
+    count[:10] += 40
+    transform = whitening(z)
+    lay = Layout(features)
+    theta = rng.normal(0.0, 0.2, lay.width)
+    theta[lay.log_decay] = np.log(2e-3)
+    prior = prior_on(lay)
+    whole = Rows.build(z, post, window, count, transform)
+
+    with ThreadPoolExecutor(2) as pool:
+        split = SplitRows.build(z, post, window, count, transform, pool)
+        value, grad = split.objective(theta, prior)
+        again = split.objective(theta, prior)
+
+    assert [part.u.shape[0] for part in split.parts] == [500, 501]
+    expected_value, expected_grad = whole.objective(theta, prior)
+    assert value == pytest.approx(expected_value, rel=1e-12)
+    assert grad == pytest.approx(expected_grad, rel=1e-10, abs=1e-14)
+    # The same data give the same bits, whatever the threads' timing.
+    assert again[0] == value
+    assert np.array_equal(again[1], grad)
+    assert np.array_equal(split.standardised(theta), whole.standardised(theta))
 
 
 def test_the_rhythm_likelihood_gradient_is_exact() -> None:
