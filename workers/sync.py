@@ -6,8 +6,9 @@ and the database work at the same time. The pages already fetched when the store
 stored together, in order, in one unit of work (records, the last page's cursor, run counts,
 lease renewal; up to about `MERGE_RECORDS` records, the first page alone), rescoring of the
 customers they touched is requested after that commit, and a SYNC_PROGRESS event is
-published per unit of work (`pages` counts the mall's pages). A failure to fetch is raised
-only after the pages fetched before it are stored, as when fetching and storing took turns.
+published per unit of work (`pages` counts the mall's pages; `backfill_progress` is the
+backfill's, see `domain.sync.runs`). A failure to fetch is raised only after the pages
+fetched before it are stored, as when fetching and storing took turns.
 
 Failures: `PlatformUnavailable` closes the run and retries the job (arq `Retry`, honoured by
 the in-process runner too) after the platform's `retry_after` or the backoff, whichever is
@@ -157,12 +158,17 @@ async def schedule_syncs(ctx: WorkerContext) -> None:
 
 
 async def _publish(
-    ctx: WorkerContext, started: runs.StartedSync, total: SyncCounts, status: str
+    ctx: WorkerContext,
+    started: runs.StartedSync,
+    total: SyncCounts,
+    status: str,
+    backfill_progress: float | None,
 ) -> None:
     data: dict[str, str | int | float | bool | None] = {
         "connection_id": str(started.lease.connection_id),
         "run_id": str(started.run_id),
         "status": status,
+        "backfill_progress": backfill_progress,
         **total.as_json(),
     }
     await ctx["events"].publish(Event(started.lease.shop_id, Topic.SYNC_PROGRESS, data))
@@ -180,7 +186,7 @@ async def _finish(
 ) -> None:
     shop_id = started.lease.shop_id
     async with unit_of_work(ctx, shop_id=shop_id) as uow:
-        total = await runs.finish_sync(
+        finished = await runs.finish_sync(
             uow.session, started, lease, now=clock(), error=error, status=status, complete=complete
         )
         if not complete:
@@ -191,7 +197,8 @@ async def _finish(
                 connection_id=str(started.lease.connection_id),
                 since=None,
             )
-    await _publish(ctx, started, total, "failed" if error else "succeeded")
+    outcome = "failed" if error else "succeeded"
+    await _publish(ctx, started, finished.counts, outcome, finished.backfill_progress)
 
 
 def _merge_records(database_url: str) -> int:
@@ -229,6 +236,7 @@ async def run_sync(
         await _finish(ctx, started, lease, clock, error=f"no {started.platform} plugin installed")
         return started
     total = SyncCounts()
+    progress = started.backfill_progress
     deadline = clock() + timedelta(seconds=settings.sync_time_budget_seconds)
     complete = True
     try:
@@ -249,8 +257,8 @@ async def run_sync(
                     )
                     request_rescore(uow.jobs, shop_id, stored.records.touched_customer_ids)
                 before = total.orders_inserted + total.customers_inserted
-                lease, total = stored.lease, stored.total
-                await _publish(ctx, started, total, "running")
+                lease, total, progress = stored.lease, stored.total, stored.backfill_progress
+                await _publish(ctx, started, total, "running", progress)
                 if analyze_due(before, total.orders_inserted + total.customers_inserted):
                     async with ctx["sessions"]() as session:
                         await refresh_statistics(session)
@@ -262,7 +270,7 @@ async def run_sync(
             await runs.abandon_run(
                 uow.session, shop_id, started.run_id, now=clock(), error=str(lost)
             )
-        await _publish(ctx, started, total, "failed")
+        await _publish(ctx, started, total, "failed", progress)
         return started
     except PlatformUnavailable as error:
         await _finish(ctx, started, lease, clock, error=f"unavailable: {error.message}")

@@ -29,6 +29,11 @@ class SyncProgress:
     subscriptions_seen: int
     throttle_waits: int
     rejected: int
+    backfill_progress: float | None = strawberry.field(
+        description="The backfill's progress after this page, or at the end (see "
+        "StoreConnection.backfillProgress: only rises, 1 once the backfill is complete); null "
+        "when the sync is not a backfill or the mall has not estimated it yet."
+    )
 
     @classmethod
     def from_event(cls, event: Event) -> "SyncProgress":
@@ -47,7 +52,12 @@ class SyncProgress:
             subscriptions_seen=counts.subscriptions_seen,
             throttle_waits=counts.throttle_waits,
             rejected=counts.rejected,
+            backfill_progress=_fraction(data.get("backfill_progress")),
         )
+
+
+def _fraction(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
 def decode_connection_key(value: str) -> uuid.UUID:

@@ -33,7 +33,10 @@ class ConnectionCounts:
 @strawberry.type(description="One sync of a connection: what it read and stored.")
 class SyncRun:
     id: strawberry.ID
-    kind: str = strawberry.field(description="backfill, incremental or manual (with since).")
+    kind: str = strawberry.field(
+        description="backfill (the first sync, and the runs that continue it until the "
+        "history is read), incremental, or manual (with since)."
+    )
     since: datetime | None
     status: SyncStatus
     started_at: datetime
@@ -54,6 +57,12 @@ class SyncRun:
     rejected: int
     errors: list[str] = strawberry.field(
         description="Records refused (kind, external id, problem), then the run's own failure."
+    )
+    backfill_progress: float | None = strawberry.field(
+        description="Backfill runs: the connection's backfillProgress after this run's last "
+        "stored page (a run continuing a backfill starts where the previous one left it); 1 "
+        "when the run completed the backfill. Null for incremental and manual runs, and while "
+        "the mall has not estimated it."
     )
 
     @classmethod
@@ -81,6 +90,7 @@ class SyncRun:
             throttle_wait_seconds=counts.throttle_wait_ms / 1000,
             rejected=counts.rejected,
             errors=list(row.errors),
+            backfill_progress=row.backfill_progress,
         )
 
 
@@ -108,6 +118,12 @@ class StoreConnection(Node):
     backfilled_at: datetime | None = strawberry.field(
         description="When the first sync finished reading the history the mall allows."
     )
+    backfill_progress: float | None = strawberry.field(
+        description="Share of the history the backfill has read, from 0 to 1, as the mall "
+        "estimates it (Shopify and Rakuten by the time span read so far; Amazon only at the "
+        "end). Only rises, also across the jobs that continue a backfill; 1 once backfilledAt "
+        "is set; null before the mall first estimates it."
+    )
     webhook_path: str = strawberry.field(
         description="Where the mall sends this account's webhooks, on this API's host."
     )
@@ -127,6 +143,7 @@ class StoreConnection(Node):
             base_url=row.base_url,
             cursor=JSON(dict(row.cursors)),
             backfilled_at=row.backfilled_at,
+            backfill_progress=row.backfill_progress,
             webhook_path=f"/webhooks/{row.platform}/{row.id}",
             key=row.id,
         )

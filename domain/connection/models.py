@@ -17,6 +17,14 @@ class ConnectionStatus(StrEnum):
     DISCONNECTED = "disconnected"
 
 
+class SyncKind(StrEnum):
+    # The first sync without `since`, and the jobs that continue it, until `backfilled_at`.
+    BACKFILL = "backfill"
+    INCREMENTAL = "incremental"
+    # A re-sync from a given `since`.
+    MANUAL = "manual"
+
+
 class SyncStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -41,6 +49,9 @@ class Connection(TenantModel, table=True):
     last_error: str | None = Field(default=None, sa_type=Text)
     # Set when the first sync has read all the history the mall allows.
     backfilled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Share of the history the backfill has read (0 to 1), as the mall estimates it; None until
+    # the mall first tells. Only rises; 1 once `backfilled_at` is set.
+    backfill_progress: float | None = None
     # A running sync holds the connection until then: one sync per connection at a time.
     sync_lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -62,6 +73,9 @@ class SyncRun(TenantModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     counts: dict[str, int] = Field(default_factory=dict, sa_type=JSONValue)
     errors: list[str] = Field(default_factory=list, sa_type=JSONValue)
+    # Backfill runs: the connection's `backfill_progress` after the run's last stored page
+    # (from where the previous run left it). None for other runs.
+    backfill_progress: float | None = None
 
 
 class WebhookInbox(TenantModel, table=True):

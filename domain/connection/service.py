@@ -40,6 +40,8 @@ class ConnectionRow:
     # Where the next incremental sync starts; opaque to all but the platform that made it.
     cursors: Mapping[str, str]
     backfilled_at: datetime | None
+    # Share of the history the backfill has read (0 to 1); 1 once backfilled, None unknown.
+    backfill_progress: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,7 @@ class SyncRunRow:
     finished_at: datetime | None
     counts: Mapping[str, int]
     errors: Sequence[str]
+    backfill_progress: float | None
 
 
 _COLUMNS = [CONNECTION[f.name] for f in fields(ConnectionRow)]
@@ -131,6 +134,7 @@ async def list_sync_runs(
             SYNC_RUN.finished_at,
             SYNC_RUN.counts,
             SYNC_RUN.errors,
+            SYNC_RUN.backfill_progress,
         )
         .where(SYNC_RUN.shop_id == shop_id, SYNC_RUN.connection_id == connection_id)
         .order_by(SYNC_RUN.started_at.desc(), SYNC_RUN.id.desc())
@@ -146,6 +150,7 @@ async def list_sync_runs(
             finished_at=row.finished_at,
             counts={str(k): int(v) for k, v in (row.counts or {}).items()},
             errors=[str(error) for error in row.errors or []],
+            backfill_progress=row.backfill_progress,
         )
         for row in await rows(session, statement)
     ]
@@ -165,4 +170,5 @@ def row_of(connection: Connection) -> ConnectionRow:
         base_url=connection.base_url,
         cursors={str(k): str(v) for k, v in (connection.cursors or {}).items()},
         backfilled_at=connection.backfilled_at,
+        backfill_progress=connection.backfill_progress,
     )

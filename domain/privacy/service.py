@@ -202,6 +202,7 @@ async def purge_connection(
             credentials_encrypted=None,
             cursors={},
             backfilled_at=None,
+            backfill_progress=None,
             sync_lease_until=None,
         )
     )

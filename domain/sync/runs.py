@@ -4,6 +4,12 @@ finished.
 Each batch's records (one page, or consecutive pages merged), its last cursor and the run's
 counts are written in one transaction (by the caller's unit of work), so a sync killed between
 batches resumes after the last stored one.
+
+Backfill progress goes with them: the share of the history read (0 to 1) that the mall's
+pages estimate, kept on the connection and on the run. It only rises: a run of the backfill
+(the first sync and the jobs that continue it, until `backfilled_at`) starts from the
+connection's value, a page the mall cannot estimate leaves it, and the backfill's end makes it
+1. Runs after the backfill have none.
 """
 
 import uuid
@@ -11,14 +17,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, case, or_, update
 from sqlmodel import select
 
 from domain.connection.accounts import account_of
-from domain.connection.models import Connection, ConnectionStatus, SyncRun, SyncStatus
+from domain.connection.models import (
+    Connection,
+    ConnectionStatus,
+    SyncKind,
+    SyncRun,
+    SyncStatus,
+)
 from domain.credentials import CredentialCipher
 from domain.db import AsyncSession
 from domain.ids import ConnectionId, ShopId
+from domain.ingest.statements import table_of
 from domain.platforms import PageStats, PlatformAccount, RecordBatch, SyncCursor, SyncPage
 from domain.sync.counts import SyncCounts, fetched, seen
 from domain.sync.lease import Lease, acquire_lease, release_lease, renew_lease
@@ -37,6 +50,9 @@ class StartedSync:
     platform: str
     account: PlatformAccount
     cursor: SyncCursor
+    kind: SyncKind
+    # Where the backfill stood when this run started; None when the run is not a backfill's.
+    backfill_progress: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +61,16 @@ class StoredPage:
     page: SyncCounts
     total: SyncCounts
     records: StoredRecords
+    # The backfill's progress after these pages; None when the run is not a backfill's.
+    backfill_progress: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedSync:
+    """A closed run: its counts, and the backfill's progress (1 once it is complete)."""
+
+    counts: SyncCounts
+    backfill_progress: float | None
 
 
 async def start_sync(
@@ -77,13 +103,27 @@ async def start_sync(
         )
         .values(status=SyncStatus.FAILED.value, finished_at=now)
     )
-    kind = "manual" if since is not None else "incremental" if connection.cursors else "backfill"
-    run = SyncRun(shop_id=shop_id, connection_id=connection_id, kind=kind, since=since)
+    # A backfill cut short (out of time, failed) is continued from its cursor: still a backfill.
+    if since is not None:
+        kind = SyncKind.MANUAL
+    elif connection.backfilled_at is None:
+        kind = SyncKind.BACKFILL
+    else:
+        kind = SyncKind.INCREMENTAL
+    progress = connection.backfill_progress if kind is SyncKind.BACKFILL else None
+    run = SyncRun(
+        shop_id=shop_id,
+        connection_id=connection_id,
+        kind=kind.value,
+        since=since,
+        backfill_progress=progress,
+    )
     run.started_at = now
     session.add(run)
     await session.flush()
     cursor = {str(k): str(v) for k, v in (connection.cursors or {}).items()}
-    return StartedSync(lease, run.id, connection.platform, account_of(connection, cipher), cursor)
+    account = account_of(connection, cipher)
+    return StartedSync(lease, run.id, connection.platform, account, cursor, kind, progress)
 
 
 async def _run(session: AsyncSession, shop_id: ShopId, run_id: uuid.UUID) -> SyncRun:
@@ -97,12 +137,20 @@ def _with_errors(run: SyncRun, errors: Sequence[str]) -> None:
         run.errors = [*run.errors, *errors[:room]]
 
 
+def _rising_column(reported: float) -> ColumnElement[float]:
+    """The connection's backfill progress raised to `reported`, never lowered."""
+    stored = table_of(Connection).c.backfill_progress
+    return case((or_(stored.is_(None), stored < reported), reported), else_=stored)
+
+
 def merged(pages: Sequence[SyncPage]) -> SyncPage:
-    """Consecutive pages as one: their records in order, the last page's cursor and progress,
-    their rejections together and their fetching costs summed."""
+    """Consecutive pages as one: their records in order, the last page's cursor, the last
+    progress the mall estimated among them, their rejections together and their fetching
+    costs summed."""
     if len(pages) == 1:
         return pages[0]
     last = pages[-1]
+    progress = next((p.progress for p in reversed(pages) if p.progress is not None), None)
     return SyncPage(
         records=RecordBatch(
             customers=tuple(c for p in pages for c in p.records.customers),
@@ -117,7 +165,7 @@ def merged(pages: Sequence[SyncPage]) -> SyncPage:
             throttle_waits=sum(p.stats.throttle_waits for p in pages),
             throttle_wait_seconds=sum(p.stats.throttle_wait_seconds for p in pages),
         ),
-        progress=last.progress,
+        progress=progress,
     )
 
 
@@ -130,9 +178,10 @@ async def store_pages(
     now: datetime,
     lease_seconds: int,
 ) -> StoredPage:
-    """Store consecutive pages' records, the last one's cursor and the run's counts together;
-    renews `lease`. The pages go in as one batch (ingest keeps the newest version of a record
-    met twice), so a crash leaves the cursor before all of them or after all of them.
+    """Store consecutive pages' records, the last one's cursor, the run's counts and (for a
+    backfill) its progress together; renews `lease`. The pages go in as one batch (ingest
+    keeps the newest version of a record met twice), so a crash leaves the cursor before all
+    of them or after all of them.
 
     Raises `LeaseLost` (roll back) when the connection is no longer this sync's.
     """
@@ -141,10 +190,12 @@ async def store_pages(
     page = merged(pages)
     shop_id = started.lease.shop_id
     connection_id = ConnectionId(started.lease.connection_id)
+    values: dict[str, object] = {"cursors": dict(page.cursor)}
+    reported = None if page.progress is None else min(max(page.progress, 0.0), 1.0)
+    if started.kind is SyncKind.BACKFILL and reported is not None:
+        values["backfill_progress"] = _rising_column(reported)
     # The lease first: a write, so the transaction holds the connection from its start.
-    lease = await renew_lease(
-        session, lease, now=now, seconds=lease_seconds, cursors=dict(page.cursor)
-    )
+    lease = await renew_lease(session, lease, now=now, seconds=lease_seconds, **values)
     records = await store_records(session, shop_id, connection_id, page.records)
     counts = (
         seen(page.records)
@@ -152,13 +203,16 @@ async def store_pages(
         + records.counts
     )
     run = await _run(session, shop_id, started.run_id)
+    if started.kind is SyncKind.BACKFILL and reported is not None:
+        stored = run.backfill_progress
+        run.backfill_progress = reported if stored is None else max(stored, reported)
     total = SyncCounts.from_json(run.counts) + counts
     run.counts = total.as_json()
     rejected = [f"{r.kind} {r.external_id or '?'}: {r.problem}" for r in page.rejected]
     _with_errors(run, [*rejected, *records.errors])
     session.add(run)
     await session.flush()
-    return StoredPage(lease, counts, total, records)
+    return StoredPage(lease, counts, total, records, run.backfill_progress)
 
 
 async def finish_sync(
@@ -170,13 +224,14 @@ async def finish_sync(
     error: str | None = None,
     status: ConnectionStatus | None = None,
     complete: bool = True,
-) -> SyncCounts:
-    """Close the run (SUCCEEDED without `error`) and free the connection; the run's counts.
+) -> FinishedSync:
+    """Close the run (SUCCEEDED without `error`) and free the connection; the run's counts
+    and backfill progress.
 
-    A complete success sets `last_sync_at`, and `backfilled_at` the first time a sync without
-    `since` completes; an incomplete one (its time was up, another job continues from the
-    cursor) sets neither. `status` changes the connection's status (NEEDS_CREDENTIALS when
-    revoked).
+    A complete success sets `last_sync_at`, and `backfilled_at` (with the backfill's progress
+    at 1) the first time a sync without `since` completes; an incomplete one (its time was
+    up, another job continues from the cursor) sets neither. `status` changes the
+    connection's status (NEEDS_CREDENTIALS when revoked).
     """
     run = await _run(session, lease.shop_id, started.run_id)
     run.status = SyncStatus.FAILED if error else SyncStatus.SUCCEEDED
@@ -198,12 +253,15 @@ async def finish_sync(
         ).one()
         if backfilled_at is None and run.since is None:
             values["backfilled_at"] = now
+            values["backfill_progress"] = 1.0
     if not await release_lease(session, lease, **values):
         # Taken over or disconnected meanwhile: the run ends, the connection is not ours.
         run.status = SyncStatus.FAILED
         _with_errors(run, ["the connection was taken over or disconnected during the sync"])
+    elif "backfilled_at" in values and run.kind == SyncKind.BACKFILL:
+        run.backfill_progress = 1.0
     await session.flush()
-    return SyncCounts.from_json(run.counts)
+    return FinishedSync(SyncCounts.from_json(run.counts), run.backfill_progress)
 
 
 async def abandon_run(

@@ -14,12 +14,14 @@ from api.app import create_app
 from api.relay import decode_id_of, encode_id
 from domain.connection.models import Connection, ConnectionStatus
 from domain.credentials import CredentialCipher
-from domain.db import AsyncSession
+from domain.db import AsyncSession, utcnow
 from domain.events import Topic
 from domain.ids import ShopId
 from domain.jobs import Job
+from domain.platforms import RecordBatch, SyncPage
 from domain.settings import Settings
 from domain.shop.models import Role
+from domain.sync import runs
 from kizuki.events import InProcessEventBus
 from tests.api.conftest import GraphQLClient, RecordingJobQueue, live_server, serving
 from tests.api.test_subscriptions import TRANSPORT_WS, receive, start
@@ -69,9 +71,11 @@ mutation($id: ID!, $since: DateTime) {
 }"""
 CONNECTIONS = """
 { connections {
-    id platform status cursor lastSyncAt backfilledAt lastError webhookPath
+    id platform status cursor lastSyncAt backfilledAt backfillProgress lastError webhookPath
     counts { orders customers subscriptions }
-    syncRuns(first: 3) { kind status pages ordersSeen ordersInserted rejected errors }
+    syncRuns(first: 3) {
+      kind status pages ordersSeen ordersInserted rejected errors backfillProgress
+    }
 } }"""
 
 
@@ -287,6 +291,7 @@ async def test_connections_show_cursor_counts_and_runs_never_credentials(
     assert row["status"] == "ACTIVE"
     assert row["cursor"] == {"position": "4"}
     assert row["backfilledAt"] == row["lastSyncAt"] is not None
+    assert row["backfillProgress"] == 1.0
     assert row["counts"] == {"orders": 2, "customers": 2, "subscriptions": 0}
     assert row["webhookPath"] == f"/webhooks/memory/{_uuid(global_id)}"
     assert row["syncRuns"] == [
@@ -298,9 +303,59 @@ async def test_connections_show_cursor_counts_and_runs_never_credentials(
             "ordersInserted": 2,
             "rejected": 0,
             "errors": [],
+            "backfillProgress": 1.0,
         }
     ]
     assert "tok" not in response.text
+
+
+async def test_connections_show_backfill_progress_while_it_runs_and_once_complete(
+    client: GraphQLClient,
+    shop_a: ShopWorld,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    global_id = await connect_memory(client, shop_a)
+    cipher = CredentialCipher(settings.secret_key.get_secret_value())
+    shown: list[tuple[float | None, list[tuple[str, str, float | None]]]] = []
+
+    async def show() -> None:
+        (row,) = [
+            c
+            for c in (await client.data(CONNECTIONS, key=shop_a.admin))["connections"]
+            if c["id"] == global_id
+        ]
+        runs = [(r["kind"], r["status"], r["backfillProgress"]) for r in row["syncRuns"]]
+        shown.append((row["backfillProgress"], runs))
+
+    await show()
+    async with sessions() as session:
+        started = await runs.start_sync(
+            session,
+            ShopId(shop_a.shop.id),
+            _uuid(global_id),
+            since=None,
+            now=utcnow(),
+            lease_seconds=60,
+            cipher=cipher,
+        )
+        assert started is not None
+        page = SyncPage(RecordBatch(), {"position": "1"}, progress=0.25)
+        stored = await runs.store_pages(
+            session, started, started.lease, [page], now=utcnow(), lease_seconds=60
+        )
+        await session.commit()
+    await show()
+    async with sessions() as session:
+        await runs.finish_sync(session, started, stored.lease, now=utcnow())
+        await session.commit()
+    await show()
+
+    assert shown == [
+        (None, []),
+        (0.25, [("backfill", "RUNNING", 0.25)]),
+        (1.0, [("backfill", "SUCCEEDED", 1.0)]),
+    ]
 
 
 def _uuid(global_id: str) -> uuid.UUID:
@@ -366,7 +421,8 @@ async def test_sync_progress_is_pushed_per_page_and_at_the_end(
         job_try=1,
     )
     query = """subscription($id: ID!) { syncProgress(connectionId: $id) {
-        connectionId status pages ordersSeen inserted updated throttleWaits rejected } }"""
+        connectionId status pages ordersSeen inserted updated throttleWaits rejected
+        backfillProgress } }"""
     async with (
         live_server(app) as address,
         connect(f"ws://{address}/graphql", subprotocols=[TRANSPORT_WS]) as ws,
@@ -381,10 +437,14 @@ async def test_sync_progress_is_pushed_per_page_and_at_the_end(
         await run_sync(ctx, ShopId(shop_a.shop.id), _uuid(global_id))
         received = [(await receive(ws))["payload"]["data"]["syncProgress"] for _ in range(3)]
 
-    assert [(p["status"], p["pages"], p["ordersSeen"], p["inserted"]) for p in received] == [
-        ("running", 1, 1, 1),
-        ("running", 2, 2, 2),
-        ("succeeded", 2, 2, 2),
+    # The memory mall never estimates its progress: known only when the backfill completes.
+    assert [
+        (p["status"], p["pages"], p["ordersSeen"], p["inserted"], p["backfillProgress"])
+        for p in received
+    ] == [
+        ("running", 1, 1, 1, None),
+        ("running", 2, 2, 2, None),
+        ("succeeded", 2, 2, 2, 1.0),
     ]
     assert {p["connectionId"] for p in received} == {global_id}
 
