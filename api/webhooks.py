@@ -1,10 +1,13 @@
 """`POST /webhooks/{platform}/{connection_id}`: verify, store once, answer 200 fast.
 
 The URL names the connection; no API key is involved (the mall signs the body instead).
-Unknown connections, connections of another platform and disconnected ones all answer the
-same 404. A body whose signature does not verify answers 401 and writes nothing. A verified
-delivery is stored in the webhook inbox once per event id and processed by the
-`process_webhook` job after commit; a replay answers 200 and is not processed again.
+Unknown connections, connections of another platform and ones left with nothing to verify
+with (purged by a shop redaction) all answer the same 404. A body whose signature does not
+verify answers 401 and writes nothing. A verified delivery is stored in the webhook inbox once
+per event id and processed by the `process_webhook` job after commit; a replay answers 200 and
+is not processed again. A disconnected connection still verifies with the webhook keys it
+kept: its privacy requests are stored as a connected one's, anything else answers 200 and is
+neither stored nor processed.
 A platform that implements `WebhookReplies` (Rakuten expects XML result codes) shapes the
 answers to deliveries of a known connection; answers before that stay Kizuki's.
 """
@@ -26,7 +29,7 @@ from domain.platforms import (
     WebhookOutcome,
     WebhookReplies,
 )
-from domain.sync.inbox import Delivery, accept_webhook, find_webhook_connection
+from domain.sync.inbox import Delivery, accept_webhook, find_webhook_connection, is_wanted
 
 logger = logging.getLogger("kizuki.api")
 
@@ -85,6 +88,9 @@ class WebhookEndpoint:
         except PlatformError as error:
             logger.info("unusable %s webhook for %s: %s", platform_name, connection_id, error)
             return _reply(platform, WebhookOutcome.UNUSABLE)
+        if not is_wanted(connection, event):
+            # Answered as a success, or the mall would send it again and again.
+            return _reply(platform, WebhookOutcome.ACCEPTED)
         jobs = JobBuffer(self._services.job_queue)
         delivery = Delivery(headers, body)
         async with self._services.sessions() as session:

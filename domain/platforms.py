@@ -258,7 +258,8 @@ class SyncPage:
     cursor: SyncCursor
     rejected: tuple[RejectedRecord, ...] = ()
     stats: PageStats = PageStats()
-    # Backfill progress when the platform can tell (0 to 1), else None.
+    # Share of the sync's span read after this page (0 to 1; 1 on the last page) when the
+    # platform can tell, else None. A backfill stores it, never lowered (`domain.sync.runs`).
     progress: float | None = None
 
 
@@ -286,7 +287,10 @@ class WebhookEvent:
     """A verified webhook, parsed: its id for the inbox and what it asks of Kizuki.
 
     `records` are upserted (older versions never overwrite newer ones); `privacy` is acted on;
-    `resync` asks for an incremental sync soon (notifications that carry only ids).
+    `resync` asks for an incremental sync soon (notifications that carry only ids);
+    `uninstalled` says the account removed Kizuki's access (Shopify's `app/uninstalled`), so
+    the connection is disconnected as by the `disconnect` mutation. A disconnected connection
+    still acts on `privacy` requests and ignores everything else.
     """
 
     event_id: str
@@ -298,6 +302,7 @@ class WebhookEvent:
     # Orders the notification names, to be read again now (platforms that are `OrderFetcher`s):
     # a sync's re-scan window may no longer reach them.
     refetch_order_ids: tuple[str, ...] = ()
+    uninstalled: bool = False
 
 
 class WebhookOutcome(StrEnum):
@@ -383,16 +388,26 @@ class StorePlatform(Protocol):
         """
         ...
 
+    @property
+    def webhook_credential_keys(self) -> frozenset[str]:
+        """The credential entries `verify_webhook` reads, and all that a disconnected
+        connection keeps: privacy requests (Shopify's `shop/redact`, 48 hours after an
+        uninstall) must still verify. Empty: nothing is kept, and webhooks then answer 404."""
+        ...
+
     def verify_webhook(
         self, account: PlatformAccount, headers: Mapping[str, str], body: bytes
     ) -> bool:
-        """Whether the raw body was signed by the platform for this account (constant time)."""
+        """Whether the raw body was signed by the platform for this account (constant time);
+        `account.credentials` may hold only the `webhook_credential_keys` entries."""
         ...
 
     def parse_webhook(
         self, account: PlatformAccount, headers: Mapping[str, str], body: bytes
     ) -> WebhookEvent:
-        """What a verified webhook carries; raises `PlatformRejected` when it is unusable."""
+        """What a verified webhook carries; raises `PlatformRejected` when it is unusable.
+
+        For a disconnected connection `account.credentials` hold only the webhook keys."""
         ...
 
 

@@ -277,12 +277,17 @@ class ConnectionMutation:
         )
         return ConnectionPayload(connection=StoreConnection.from_row(row_of(connection)))
 
-    @mutation("Stop syncing a connection and forget its credentials; its data stays.")
+    @mutation(
+        "Stop syncing a connection and forget its credentials but the key that verifies the "
+        "mall's webhooks (privacy requests still come after a disconnect); its data stays."
+    )
     async def disconnect(self, info: Info, id: strawberry.ID) -> DisconnectResult:
         context = info.context
         connection = await context.run(
             accounts.disconnect,
             decode_id_of(id, "StoreConnection"),
+            platforms=context.platforms,
+            cipher=_cipher(context),
             actor=context.principal.actor,
         )
         return ConnectionPayload(connection=StoreConnection.from_row(row_of(connection)))

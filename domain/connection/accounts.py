@@ -4,6 +4,10 @@ The mall is asked (`check_credentials`) before any database work, so no transact
 while it answers. Connecting an account the shop already has active is refused
 (`AlreadyConnected`); connecting one it disconnected reconnects that connection, keeping its
 cursor and data, so the next sync continues where the old one stopped.
+
+Disconnecting forgets every credential but those the platform verifies webhooks with
+(`StorePlatform.webhook_credential_keys`): a mall's privacy requests (Shopify's `shop/redact`
+48 hours after an uninstall) must still be verified and acted on.
 """
 
 import uuid
@@ -173,18 +177,52 @@ async def update_credentials(
     return connection
 
 
-async def disconnect(
-    session: AsyncSession, shop_id: ShopId, connection_id: uuid.UUID, *, actor: str
-) -> Connection:
-    """Stop syncing and forget the credentials; the data that came through stays."""
-    connection = await require_connection(session, shop_id, connection_id)
+def webhook_credentials(
+    connection: Connection, platform: StorePlatform | None, cipher: CredentialCipher
+) -> str | None:
+    """The connection's credentials cut down to the platform's `webhook_credential_keys`,
+    encrypted; None when nothing is left (or the platform is not installed)."""
+    token = connection.credentials_encrypted
+    if not token or platform is None:
+        return None
+    keys = platform.webhook_credential_keys
+    kept = {key: value for key, value in cipher.decrypt(token).items() if key in keys}
+    return cipher.encrypt(kept) if kept else None
+
+
+async def mark_disconnected(
+    session: AsyncSession,
+    connection: Connection,
+    platform: StorePlatform | None,
+    *,
+    cipher: CredentialCipher,
+    actor: str,
+) -> None:
+    """Stop syncing and keep only what verifies webhooks (privacy requests still come);
+    audited. The data that came through stays."""
     connection.status = ConnectionStatus.DISCONNECTED
-    connection.credentials_encrypted = None
+    connection.credentials_encrypted = webhook_credentials(connection, platform, cipher)
     # A running sync notices the lease is gone at its next page and stops.
     connection.sync_lease_until = None
     session.add(connection)
-    _audit(session, shop_id, actor, "connection.disconnect", str(connection.id))
+    _audit(session, ShopId(connection.shop_id), actor, "connection.disconnect", str(connection.id))
     await session.flush()
+
+
+async def disconnect(
+    session: AsyncSession,
+    shop_id: ShopId,
+    connection_id: uuid.UUID,
+    *,
+    platforms: Mapping[str, StorePlatform],
+    cipher: CredentialCipher,
+    actor: str,
+) -> Connection:
+    """Stop syncing and forget the credentials but the webhook keys (`mark_disconnected`)."""
+    connection = await require_connection(session, shop_id, connection_id)
+    await mark_disconnected(
+        session, connection, platforms.get(connection.platform), cipher=cipher, actor=actor
+    )
     return connection
 
 

@@ -17,6 +17,11 @@ the sync has stored its contract. Such a delivery is not lost: its error is reco
 the connection is enqueued, and the entry stays unprocessed (body kept) so the job can try it
 again after that sync (`InboxOutcome.RETRY`); on the last try whatever is still refused is
 recorded and the entry is closed.
+
+A disconnected connection keeps its webhook keys, and its privacy requests are stored and acted
+on as a connected one's; its other deliveries are neither stored nor, if accepted before the
+disconnect, processed. An event saying the account uninstalled Kizuki (`uninstalled`)
+disconnects the connection as the `disconnect` mutation does.
 """
 
 import base64
@@ -29,7 +34,7 @@ from enum import StrEnum
 from sqlalchemy import update
 from sqlmodel import select
 
-from domain.connection.accounts import account_of, enqueue_sync
+from domain.connection.accounts import account_of, enqueue_sync, mark_disconnected
 from domain.connection.models import Connection, ConnectionStatus, WebhookInbox
 from domain.credentials import CredentialCipher
 from domain.db import AsyncSession, upsert
@@ -77,16 +82,21 @@ async def find_webhook_connection(
     session: AsyncSession, platform: str, connection_id: uuid.UUID
 ) -> Connection | None:
     """The connection a webhook URL names (any shop: the URL is all the mall sends), if it is
-    of `platform` and still holds credentials to verify with; else None."""
+    of `platform` and still holds credentials to verify with (a disconnected one keeps its
+    webhook keys); else None."""
     statement = select(Connection).where(
-        Connection.id == connection_id,
-        Connection.platform == platform,
-        Connection.status != ConnectionStatus.DISCONNECTED,
+        Connection.id == connection_id, Connection.platform == platform
     )
     connection = (await session.exec(statement)).first()
     if connection is None or not connection.credentials_encrypted:
         return None
     return connection
+
+
+def is_wanted(connection: Connection, event: WebhookEvent) -> bool:
+    """Whether a verified delivery is to be stored: every one of a connected account; only
+    privacy requests once it is disconnected (they outlive the connection)."""
+    return connection.status != ConnectionStatus.DISCONNECTED or event.privacy is not None
 
 
 async def accept_webhook(
@@ -126,6 +136,7 @@ async def accept_webhook(
 
 
 _ERROR_LIMIT = 2000
+_DROPPED = "the connection was disconnected before this delivery was processed"
 
 
 class InboxOutcome(StrEnum):
@@ -247,11 +258,7 @@ async def process_inbox_entry(
             .with_for_update()
         )
     ).one()
-    if connection.status == ConnectionStatus.DISCONNECTED:
-        # Disconnected (or purged by a shop redaction) since the delivery was accepted.
-        entry.error = "the connection was disconnected before this delivery was processed"
-        entry.payload = {}
-        return InboxOutcome.PROCESSED
+    disconnected = connection.status == ConnectionStatus.DISCONNECTED
     platform = platforms.get(connection.platform)
     if platform is None:
         entry.error = f"no {connection.platform} plugin installed"
@@ -259,15 +266,29 @@ async def process_inbox_entry(
     try:
         event = _parsed(connection, entry, platform, cipher)
     except (PlatformError, ValueError) as error:
-        entry.error = f"unusable webhook: {error}"
+        entry.error = _DROPPED if disconnected else f"unusable webhook: {error}"
         entry.payload = {}
         return InboxOutcome.PROCESSED
     connection_id = ConnectionId(connection.id)
+    if disconnected:
+        # Only privacy requests outlive a disconnect (`is_wanted`); what else was accepted
+        # before it (or before a shop redaction's purge) is dropped.
+        if event.privacy is None:
+            entry.error = _DROPPED
+        else:
+            await act_on_privacy_request(session, shop_id, connection_id, event.privacy, now=now)
+        entry.payload = {}
+        await session.flush()
+        return InboxOutcome.PROCESSED
     batch = event.records if fetched is None else _merged(event.records, fetched.records)
     stored = await store_records(session, shop_id, connection_id, batch)
     request_rescore(jobs, shop_id, stored.touched_customer_ids)
     if event.privacy is not None:
         await act_on_privacy_request(session, shop_id, connection_id, event.privacy, now=now)
+    if event.uninstalled:
+        await mark_disconnected(
+            session, connection, platform, cipher=cipher, actor=f"webhook:{event.topic}"
+        )
     active = connection.status == ConnectionStatus.ACTIVE
     refused = list(stored.errors)
     if fetched is not None:

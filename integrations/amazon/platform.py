@@ -122,6 +122,11 @@ class AmazonPlatform:
     def name(self) -> str:
         return mapping.PLATFORM
 
+    @property
+    def webhook_credential_keys(self) -> frozenset[str]:
+        # The relay signs with the notification secret; the LWA tokens are not needed.
+        return frozenset({webhooks.SECRET_KEY})
+
     def _client(self, credentials: Mapping[str, str], base_url: str | None) -> AmazonClient:
         parsed = AmazonCredentials.of(credentials)
         grant = hashlib.sha256(parsed.refresh_token.encode()).hexdigest()

@@ -58,6 +58,7 @@ from integrations.rakuten.client import (
 )
 from integrations.rakuten.mapping import map_page
 from integrations.rakuten.webhooks import (
+    AUTH_KEY_CREDENTIAL,
     notification_reply,
     parse_notification,
     verify_notification,
@@ -147,6 +148,11 @@ class RakutenPlatform:
     @property
     def name(self) -> str:
         return PLATFORM
+
+    @property
+    def webhook_credential_keys(self) -> frozenset[str]:
+        # Notifications carry the shop's auth key; the license and service keys are not needed.
+        return frozenset({AUTH_KEY_CREDENTIAL})
 
     def client(self, credentials: Mapping[str, str], base_url: str | None) -> RakutenClient:
         parsed = RakutenCredentials.from_mapping(credentials)

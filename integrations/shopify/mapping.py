@@ -21,9 +21,13 @@ Decisions:
 - Subscription contracts: ACTIVE/PAUSED as such; CANCELLED, EXPIRED, FAILED, STALE →
   cancelled (the reason keeps which). Events carry stable ids so a replayed page or a
   webhook of the same fact dedupes: `<gid>:started`, `<gid>:skip:<cycleIndex>`,
-  `<gid>:unskip:<cycleIndex>:<webhook id>`,
+  `<gid>:unskip:<cycleIndex>:<webhook id>`, `<gid>:resumed:<webhook id>`,
   `<gid>:paused@<updatedAt>`, `<gid>:cancelled`. Orders carry no contract link (an order
   node names no contract), so `subscription_external_id` stays None.
+- Contract webhooks carry no timestamps of the contract itself: their subscription has no
+  `source_updated_at`, so it creates a missing row but never overwrites what a sync stored.
+  The topic says which event happened (`…/create` started, `…/activate` resumed; pause,
+  cancel, expire and fail stand for the contract's new status; `…/update` for none).
 """
 
 import functools
@@ -43,6 +47,9 @@ from domain.platforms import (
     OrderLineRecord,
     OrderRecord,
     Platform,
+    PrivacyAction,
+    PrivacyRequest,
+    RecordBatch,
     RejectedRecord,
     SubscriptionEventRecord,
     SubscriptionRecord,
@@ -382,6 +389,68 @@ def unskip_event(
 
 def started_event(contract_id: str, at: datetime) -> SubscriptionEventRecord:
     return _event(contract_id, SubscriptionEventKind.STARTED, at, "started", None)
+
+
+def contract_from_rest(
+    topic: str, payload: wire.RestContract, at: datetime, delivery_id: str
+) -> RecordBatch:
+    """A `subscription_contracts/*` webhook body: the contract (started at `at`) and the event
+    its topic stands for. Raises `Unmappable`."""
+    contract_id = payload.admin_graphql_api_id or gid("SubscriptionContract", payload.id)
+    policy = payload.billing_policy
+    subscription = SubscriptionRecord(
+        platform=PLATFORM,
+        external_id=contract_id,
+        customer_external_id=payload.admin_graphql_api_customer_id
+        or gid("Customer", payload.customer_id),
+        started_at=at,
+        status=contract_status(payload.status),
+        interval_days=interval_days(policy.interval, policy.interval_count) if policy else 30,
+    )
+    match topic.rpartition("/")[2]:
+        case "create":
+            found: SubscriptionEventRecord | None = started_event(contract_id, at)
+        case "activate":
+            kind = SubscriptionEventKind.RESUMED
+            found = _event(contract_id, kind, at, f"resumed:{delivery_id}", None)
+        case "pause" | "cancel" | "expire" | "fail":
+            found = status_event(contract_id, payload.status, payload.updated_at or at)
+        case _:
+            found = None
+    events = (found,) if found is not None else ()
+    return RecordBatch(subscriptions=(subscription,), subscription_events=events)
+
+
+def billing_cycle_event(
+    topic: str, payload: wire.RestBillingCycle, occurred_at: datetime | None, delivery_id: str
+) -> SubscriptionEventRecord | None:
+    """The skip or unskip a `subscription_billing_cycles/*` webhook reports, None for neither."""
+    contract_id = payload.admin_graphql_api_subscription_contract_id or gid(
+        "SubscriptionContract", payload.subscription_contract_id
+    )
+    if topic == "subscription_billing_cycles/unskip" and not payload.skipped:
+        # The skip stays in history as it happened; the unskip takes it back from the time
+        # Shopify says it happened.
+        at = occurred_at or payload.billing_attempt_expected_date or payload.cycle_start_at
+        return unskip_event(contract_id, payload.cycle_index, at, delivery_id)
+    if not payload.skipped:
+        return None
+    at = payload.billing_attempt_expected_date or payload.cycle_start_at
+    return skip_event(contract_id, payload.cycle_index, at)
+
+
+def privacy_request(action: PrivacyAction, payload: wire.PrivacyPayload) -> PrivacyRequest:
+    """A GDPR webhook body as the request to act on, naming customers and orders by gid."""
+    customer = payload.customer
+    orders = payload.orders_requested or payload.orders_to_redact
+    return PrivacyRequest(
+        action=action,
+        customer_external_ids=(gid("Customer", customer.id),) if customer else (),
+        order_external_ids=tuple(gid("Order", order) for order in orders),
+        email=customer.email if customer else None,
+        phone=customer.phone if customer else None,
+        request_id=str(payload.data_request.id) if payload.data_request else None,
+    )
 
 
 def contract_from_node(raw: wire.JSONObject) -> MappedContract | RejectedRecord:

@@ -55,6 +55,8 @@ CYCLE_HORIZON = timedelta(days=180)
 # Orders mapped between two turns of the event loop: mapping a whole page at once would hold
 # the loop for tens of milliseconds, while the sync waits to send its next statement.
 _MAP_TURN = 25
+# The credential webhooks are verified with: the app's client secret.
+CLIENT_SECRET = "client_secret"
 # What the cursor tells about the sync besides where it stands.
 _NOTES = ("reachable_from", "denied_fields", "progress_from")
 
@@ -192,6 +194,11 @@ class ShopifyPlatform:
     @property
     def name(self) -> str:
         return mapping.PLATFORM
+
+    @property
+    def webhook_credential_keys(self) -> frozenset[str]:
+        # Webhooks are signed with the app's client secret; the access token is not needed.
+        return frozenset({CLIENT_SECRET})
 
     def _client(self, credentials: Mapping[str, str], base_url: str | None) -> ShopifyClient:
         token = credentials.get("access_token")
@@ -410,7 +417,7 @@ class ShopifyPlatform:
     def verify_webhook(
         self, account: PlatformAccount, headers: Mapping[str, str], body: bytes
     ) -> bool:
-        return webhooks.verify(account.credentials.get("client_secret", ""), headers, body)
+        return webhooks.verify(account.credentials.get(CLIENT_SECRET, ""), headers, body)
 
     def parse_webhook(
         self, account: PlatformAccount, headers: Mapping[str, str], body: bytes

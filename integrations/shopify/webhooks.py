@@ -1,11 +1,12 @@
 """Shopify webhooks: HMAC verification over the raw body, and topics to `WebhookEvent`s.
 
-Order and customer topics carry REST-shaped objects, mapped through `mapping` to the same
-gids a sync produces. Contract topics carry no timestamps of the contract itself, so their
-subscription record has no `source_updated_at`: it creates a missing row but never overwrites
-what a sync stored, and the event asks for a resync. Topics that carry only ids or deltas
-(`refunds/create`, `orders/edited`) ask for a resync too. A billing-cycle skip names only
-its contract: its event (same id as a sync gives it) needs the contract stored already.
+Order, customer, contract, billing-cycle and privacy topics carry REST-shaped objects,
+translated by `mapping` to the same gids a sync produces; this module only verifies, reads
+the envelope and routes topics. A contract webhook's record cannot overwrite a sync's, so its
+event asks for a resync. Topics that carry only ids or deltas (`refunds/create`,
+`orders/edited`) ask for a resync too. A billing-cycle skip names only its contract: its event
+(same id as a sync gives it) needs the contract stored already. `app/uninstalled`
+disconnects the connection; the privacy topics still verify and act after that.
 """
 
 import base64
@@ -21,13 +22,9 @@ from pydantic import BaseModel, ValidationError
 from domain.platforms import (
     PlatformRejected,
     PrivacyAction,
-    PrivacyRequest,
     RecordBatch,
-    SubscriptionEventRecord,
-    SubscriptionRecord,
     WebhookEvent,
 )
-from domain.subscription.models import SubscriptionEventKind
 from integrations.shopify import mapping, wire
 
 _ORDER_TOPICS = frozenset(
@@ -60,7 +57,9 @@ _PRIVACY_TOPICS = {
 M = TypeVar("M", bound=BaseModel)
 
 # Known topics that change nothing Kizuki keeps.
-_IGNORED_TOPICS = frozenset({"orders/delete", "app/uninstalled"})
+_IGNORED_TOPICS = frozenset({"orders/delete"})
+# The shop removed the app: its token no longer works, but privacy topics still come.
+UNINSTALLED_TOPIC = "app/uninstalled"
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
@@ -136,6 +135,8 @@ def parse(headers: Mapping[str, str], body: bytes, *, received_at: datetime) -> 
         return _contract(event, _model(wire.RestContract, payload, topic), at)
     if topic in ("subscription_billing_cycles/skip", "subscription_billing_cycles/unskip"):
         return _billing_cycle(event, _model(wire.RestBillingCycle, payload, topic))
+    if topic == UNINSTALLED_TOPIC:
+        return WebhookEvent(event_id, topic, occurred_at=occurred_at, uninstalled=True)
     if topic in _IGNORED_TOPICS:
         return event
     raise PlatformRejected(f"unsupported webhook topic {topic!r}", platform=mapping.PLATFORM)
@@ -165,76 +166,26 @@ def _order(event: WebhookEvent, payload: wire.RestOrder) -> WebhookEvent:
 
 
 def _contract(event: WebhookEvent, payload: wire.RestContract, at: datetime) -> WebhookEvent:
-    contract_id = payload.admin_graphql_api_id or mapping.gid("SubscriptionContract", payload.id)
     try:
-        status = mapping.contract_status(payload.status)
-        policy = payload.billing_policy
-        interval = mapping.interval_days(policy.interval, policy.interval_count) if policy else 30
+        records = mapping.contract_from_rest(event.topic, payload, at, event.event_id)
     except mapping.Unmappable as error:
         raise PlatformRejected(f"{event.topic}: {error}", platform=mapping.PLATFORM) from error
-    subscription = SubscriptionRecord(
-        platform=mapping.PLATFORM,
-        external_id=contract_id,
-        customer_external_id=payload.admin_graphql_api_customer_id
-        or mapping.gid("Customer", payload.customer_id),
-        started_at=at,
-        status=status,
-        interval_days=interval,
-    )
-    action = event.topic.rpartition("/")[2]
-    found: SubscriptionEventRecord | None
-    if action == "create":
-        found = mapping.started_event(contract_id, at)
-    elif action == "activate":
-        found = SubscriptionEventRecord(
-            platform=mapping.PLATFORM,
-            subscription_external_id=contract_id,
-            kind=SubscriptionEventKind.RESUMED,
-            occurred_at=at,
-            event_id=f"{contract_id}:resumed:{event.event_id}",
-        )
-    elif action in ("pause", "cancel", "expire", "fail"):
-        found = mapping.status_event(contract_id, payload.status, payload.updated_at or at)
-    else:
-        found = None
-    events = (found,) if found is not None else ()
-    records = RecordBatch(subscriptions=(subscription,), subscription_events=events)
     return _with(event, records=records, resync=True)
 
 
 def _billing_cycle(event: WebhookEvent, payload: wire.RestBillingCycle) -> WebhookEvent:
-    contract_id = payload.admin_graphql_api_subscription_contract_id or mapping.gid(
-        "SubscriptionContract", payload.subscription_contract_id
-    )
-    if event.topic == "subscription_billing_cycles/unskip" and not payload.skipped:
-        # The skip stays in history as it happened; the unskip takes it back from the time
-        # Shopify says it happened.
-        at = event.occurred_at or payload.billing_attempt_expected_date or payload.cycle_start_at
-        unskip = mapping.unskip_event(contract_id, payload.cycle_index, at, event.event_id)
-        return _with(event, records=RecordBatch(subscription_events=(unskip,)))
-    if not payload.skipped:
+    found = mapping.billing_cycle_event(event.topic, payload, event.occurred_at, event.event_id)
+    if found is None:
         return event
-    at = payload.billing_attempt_expected_date or payload.cycle_start_at
-    skip = mapping.skip_event(contract_id, payload.cycle_index, at)
-    return _with(event, records=RecordBatch(subscription_events=(skip,)))
+    return _with(event, records=RecordBatch(subscription_events=(found,)))
 
 
 def _privacy(
     event: WebhookEvent, action: PrivacyAction, payload: wire.PrivacyPayload
 ) -> WebhookEvent:
-    customer = payload.customer
-    orders = payload.orders_requested or payload.orders_to_redact
-    request = PrivacyRequest(
-        action=action,
-        customer_external_ids=(mapping.gid("Customer", customer.id),) if customer else (),
-        order_external_ids=tuple(mapping.gid("Order", order) for order in orders),
-        email=customer.email if customer else None,
-        phone=customer.phone if customer else None,
-        request_id=str(payload.data_request.id) if payload.data_request else None,
-    )
     return WebhookEvent(
         event_id=event.event_id,
         topic=event.topic,
-        privacy=request,
+        privacy=mapping.privacy_request(action, payload),
         occurred_at=event.occurred_at,
     )

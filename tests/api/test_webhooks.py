@@ -12,9 +12,12 @@ from sqlmodel import func, select
 from starlette.applications import Starlette
 
 from api.app import create_app
+from domain.connection.accounts import disconnect
 from domain.connection.models import Connection, ConnectionStatus, WebhookInbox
+from domain.credentials import CredentialCipher
 from domain.customer.models import Customer
 from domain.db import AsyncSession, session_factory
+from domain.ids import ShopId
 from domain.jobs import Job, JobRequest
 from domain.order.models import Order
 from domain.settings import Settings
@@ -173,13 +176,15 @@ async def test_a_bad_signature_is_refused_and_nothing_is_written(
     assert jobs.sent == []
 
 
-async def test_unknown_foreign_platform_and_disconnected_connections_look_the_same(
+async def test_unknown_foreign_platform_and_purged_connections_look_the_same(
     session: AsyncSession, http: httpx.AsyncClient, jobs: RecordingJobQueue
 ) -> None:
     shop = await make_shop(session)
     live = await add_connection(session, shop, account="live")
     gone = await add_connection(session, shop, account="gone")
+    # What a shop redaction leaves: nothing to verify a webhook with.
     gone.status = ConnectionStatus.DISCONNECTED
+    gone.credentials_encrypted = None
     await session.commit()
     body = delivery("evt-1", 1200, 1)
 
@@ -341,3 +346,55 @@ async def test_a_delivery_waiting_when_its_connection_is_disconnected_is_dropped
     assert "disconnected" in entry.error
     assert entry.payload == {}
     assert (await session.exec(select(Order).where(Order.shop_id == shop.id))).all() == []
+
+
+async def test_a_disconnected_connection_acts_on_privacy_requests_only(
+    session: AsyncSession,
+    http: httpx.AsyncClient,
+    jobs: RecordingJobQueue,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    mall: MemoryPlatform,
+) -> None:
+    shop = await make_shop(session)
+    connection = await add_connection(session, shop)
+    await session.commit()
+    url = f"/webhooks/memory/{connection.id}"
+    order = delivery("evt-1", 1200, 1)
+    assert (await http.post(url, content=order, headers=signed(order))).status_code == 200
+    # Accepted before the disconnect, processed after it.
+    redact = json.dumps(
+        {
+            "id": "evt-2",
+            "topic": "customers/redact",
+            "privacy": {"action": "redact_customer", "customers": ["c1"]},
+        }
+    ).encode()
+    assert (await http.post(url, content=redact, headers=signed(redact))).status_code == 200
+    await run_jobs(context(settings, sessions, mall), jobs.sent[:1])
+    await disconnect(
+        session,
+        ShopId(shop.id),
+        connection.id,
+        platforms={mall.name: mall},
+        cipher=CredentialCipher(settings.secret_key.get_secret_value()),
+        actor="test",
+    )
+    await session.commit()
+    later = delivery("evt-3", 9999, 9)
+
+    ignored = await http.post(url, content=later, headers=signed(later))
+    await run_jobs(context(settings, sessions, mall), jobs.sent[1:])
+
+    assert ignored.status_code == 200
+    assert len(jobs.sent) == 2
+    assert sorted(e.event_id for e in await inbox(session, connection)) == ["evt-1", "evt-2"]
+    (customer,) = (
+        await session.exec(
+            select(Customer)
+            .where(Customer.shop_id == shop.id)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    assert (customer.display_name, customer.email) == ("", None)
+    assert (customer.order_count, customer.total_spent) == (1, 1200)

@@ -2,7 +2,9 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from sqlmodel import select
 
+from domain.audit.models import AuditLog
 from domain.connection import accounts
 from domain.connection.errors import (
     AlreadyConnected,
@@ -39,6 +41,14 @@ async def connect(
     checked = await accounts.check_credentials(mall, {"token": token}, None)
     return await accounts.connect_account(
         session, ShopId(shop.id), checked, cipher=CIPHER, actor="test"
+    )
+
+
+async def disconnect(
+    session: AsyncSession, shop_id: ShopId, connection: Connection, mall: MemoryPlatform
+) -> Connection:
+    return await accounts.disconnect(
+        session, shop_id, connection.id, platforms={mall.name: mall}, cipher=CIPHER, actor="t"
     )
 
 
@@ -85,7 +95,7 @@ async def test_the_same_account_twice_is_refused_until_disconnected(
 
     with pytest.raises(AlreadyConnected):
         await connect(session, shop, mall)
-    await accounts.disconnect(session, ShopId(shop.id), first.id, actor="test")
+    await disconnect(session, ShopId(shop.id), first, mall)
     session.expunge_all()
     again = await connect(session, shop, mall)
 
@@ -116,13 +126,46 @@ async def test_updated_credentials_must_open_the_same_account(session: AsyncSess
     assert updated.base_url == "http://127.0.0.1:9"
 
 
-async def test_disconnect_wipes_credentials_and_keeps_the_connection(
+async def test_disconnect_keeps_only_the_webhook_keys_and_the_connection(
     session: AsyncSession,
 ) -> None:
     shop = await make_shop(session)
-    connection = await connect(session, shop, platform())
+    mall = platform()
+    checked = await accounts.check_credentials(mall, {"token": "good", "secret": "wh-1"}, None)
+    connection = await accounts.connect_account(
+        session, ShopId(shop.id), checked, cipher=CIPHER, actor="test"
+    )
+    connection.sync_lease_until = datetime(2099, 1, 1, tzinfo=UTC)
 
-    gone = await accounts.disconnect(session, ShopId(shop.id), connection.id, actor="t")
+    gone = await disconnect(session, ShopId(shop.id), connection, mall)
+
+    assert gone.status == ConnectionStatus.DISCONNECTED
+    assert gone.sync_lease_until is None
+    assert gone.credentials_encrypted is not None
+    assert CIPHER.decrypt(gone.credentials_encrypted) == {"secret": "wh-1"}
+    audit = select(AuditLog.action).where(AuditLog.shop_id == shop.id)
+    assert sorted((await session.exec(audit)).all()) == [
+        "connection.connect",
+        "connection.disconnect",
+    ]
+
+
+@pytest.mark.parametrize("installed", [True, False])
+async def test_disconnect_forgets_everything_without_webhook_keys(
+    session: AsyncSession, installed: bool
+) -> None:
+    shop = await make_shop(session)
+    mall = platform()
+    connection = await connect(session, shop, mall)
+
+    gone = await accounts.disconnect(
+        session,
+        ShopId(shop.id),
+        connection.id,
+        platforms={mall.name: mall} if installed else {},
+        cipher=CIPHER,
+        actor="t",
+    )
 
     assert gone.status == ConnectionStatus.DISCONNECTED
     assert gone.credentials_encrypted is None
@@ -163,7 +206,7 @@ async def test_only_active_mall_connections_of_the_shop_can_sync(session: AsyncS
         await accounts.request_sync(session, ShopId(other.id), connection.id, jobs=jobs)
     with pytest.raises(NotFound):
         await accounts.request_sync(session, shop_id, uuid.uuid4(), jobs=jobs)
-    await accounts.disconnect(session, shop_id, connection.id, actor="t")
+    await disconnect(session, shop_id, connection, platform())
     with pytest.raises(ConnectionInactive):
         await accounts.request_sync(session, shop_id, connection.id, jobs=jobs)
     assert jobs.pending == []

@@ -7,7 +7,8 @@ import orjson
 import pytest
 
 from domain.order.models import OrderStatus
-from domain.platforms import RejectedRecord
+from domain.platforms import PrivacyAction, PrivacyRequest, RejectedRecord
+from domain.subscription.models import SubscriptionEventKind
 from integrations.shopify import mapping, wire
 from integrations.shopify.mapping import MappedOrder
 from tests.integrations.shopify.conftest import PAYLOADS
@@ -196,3 +197,84 @@ def test_unusable_contracts_are_rejected(
     assert isinstance(rejected, RejectedRecord)
     assert rejected.kind == "subscription"
     assert problem in rejected.problem
+
+
+AT = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+CONTRACT = "gid://shopify/SubscriptionContract/4401"
+
+
+def _payload(name: str) -> bytes:
+    return (PAYLOADS / f"{name}.json").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("topic", "kind", "event_id"),
+    [
+        ("subscription_contracts/create", SubscriptionEventKind.STARTED, f"{CONTRACT}:started"),
+        (
+            "subscription_contracts/activate",
+            SubscriptionEventKind.RESUMED,
+            f"{CONTRACT}:resumed:d1",
+        ),
+        (
+            "subscription_contracts/pause",
+            SubscriptionEventKind.PAUSED,
+            f"{CONTRACT}:paused@2026-11-24T01:00:00+00:00",
+        ),
+        ("subscription_contracts/cancel", SubscriptionEventKind.CANCELLED, f"{CONTRACT}:cancelled"),
+        ("subscription_contracts/update", None, None),
+    ],
+)
+def test_a_contract_webhook_topic_says_which_event_happened(
+    topic: str, kind: SubscriptionEventKind | None, event_id: str | None
+) -> None:
+    payload = wire.RestContract.model_validate_json(_payload(topic.replace("/", "_")))
+    batch = mapping.contract_from_rest(topic, payload, AT, "d1")
+    (subscription,) = batch.subscriptions
+    assert subscription.external_id == CONTRACT
+    assert subscription.customer_external_id == "gid://shopify/Customer/7001"
+    assert subscription.started_at == AT
+    assert subscription.source_updated_at is None
+    assert [(event.kind, event.event_id) for event in batch.subscription_events] == (
+        [(kind, event_id)] if kind else []
+    )
+
+
+def test_a_contract_webhook_with_an_unknown_status_is_unmappable() -> None:
+    payload = orjson.loads(_payload("subscription_contracts_create"))
+    payload["status"] = "archived"
+    with pytest.raises(mapping.Unmappable, match="unknown subscription contract status"):
+        mapping.contract_from_rest(
+            "subscription_contracts/create", wire.RestContract.model_validate(payload), AT, "d1"
+        )
+
+
+def test_billing_cycle_webhooks_become_skips_and_unskips() -> None:
+    skip = wire.RestBillingCycle.model_validate_json(_payload("subscription_billing_cycles_skip"))
+    unskip = wire.RestBillingCycle.model_validate_json(
+        _payload("subscription_billing_cycles_unskip")
+    )
+    skipped = mapping.billing_cycle_event("subscription_billing_cycles/skip", skip, AT, "d1")
+    unskipped = mapping.billing_cycle_event("subscription_billing_cycles/unskip", unskip, AT, "d2")
+    assert skipped is not None
+    assert unskipped is not None
+    assert (skipped.kind, skipped.event_id) == (SubscriptionEventKind.SKIPPED, f"{CONTRACT}:skip:3")
+    assert (unskipped.kind, unskipped.event_id, unskipped.occurred_at) == (
+        SubscriptionEventKind.UNSKIPPED,
+        f"{CONTRACT}:unskip:3:d2",
+        AT,
+    )
+    assert mapping.billing_cycle_event("subscription_billing_cycles/skip", unskip, AT, "d3") is None
+
+
+def test_a_privacy_webhook_names_customers_and_orders_by_gid() -> None:
+    payload = wire.PrivacyPayload.model_validate_json(_payload("customers_redact"))
+    request = mapping.privacy_request(PrivacyAction.REDACT_CUSTOMER, payload)
+    assert request.action is PrivacyAction.REDACT_CUSTOMER
+    assert request == PrivacyRequest(
+        action=PrivacyAction.REDACT_CUSTOMER,
+        customer_external_ids=("gid://shopify/Customer/7001",),
+        order_external_ids=("gid://shopify/Order/5001",),
+        email="hanako@example.jp",
+        phone="+819012345678",
+    )

@@ -2,6 +2,7 @@ import base64
 import hashlib
 import hmac
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import httpx
@@ -275,6 +276,30 @@ def test_privacy_topics_become_privacy_requests(platform: ShopifyPlatform) -> No
     shop = _parse(platform, "shop/redact")
     assert shop.privacy == PrivacyRequest(action=PrivacyAction.REDACT_SHOP)
     assert len(shop.records) == 0
+
+
+def test_app_uninstalled_asks_to_disconnect_and_the_client_secret_alone_verifies(
+    platform: ShopifyPlatform,
+) -> None:
+    kept = {k: v for k, v in ACCOUNT.credentials.items() if k in platform.webhook_credential_keys}
+    account = replace(ACCOUNT, credentials=kept)
+    body = b'{"id": 954889, "domain": "kizuki-test.myshopify.com"}'
+    headers = _signed("app/uninstalled", body)
+
+    assert kept == {"client_secret": SECRET}
+    assert platform.verify_webhook(account, headers, body)
+    assert not platform.verify_webhook(account, headers, body + b" ")
+    event = platform.parse_webhook(account, headers, body)
+    assert (event.topic, event.uninstalled, event.privacy, len(event.records)) == (
+        "app/uninstalled",
+        True,
+        None,
+        0,
+    )
+    redact = _payload("shop_redact")
+    shop = platform.parse_webhook(account, _signed("shop/redact", redact), redact)
+    assert shop.privacy == PrivacyRequest(action=PrivacyAction.REDACT_SHOP)
+    assert not shop.uninstalled
 
 
 def test_the_event_id_falls_back_to_the_webhook_id(platform: ShopifyPlatform) -> None:

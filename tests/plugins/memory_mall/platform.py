@@ -68,6 +68,8 @@ class MemoryPlatform:
     name: str = NAME
     # The credential that names the account (a built-in mall's token key, when standing in).
     token_key: str = "token"
+    # What `verify_webhook` reads: kept when the connection is disconnected.
+    webhook_credential_keys: frozenset[str] = frozenset({"secret"})
 
     async def check_account(
         self, credentials: Mapping[str, str], base_url: str | None

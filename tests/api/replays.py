@@ -1,0 +1,263 @@
+"""Webhook deliveries driven through the real endpoint and worker, for replay and tamper tests.
+
+Replays commit for real on the test database: concurrent requests and jobs each need their
+own connection, so those tests make their shops themselves and forget them at the end.
+"""
+
+import asyncio
+import random
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import func, select
+
+from api.app import create_app
+from domain.connection.models import Connection, WebhookInbox
+from domain.credentials import CredentialCipher
+from domain.customer.models import Customer, CustomerIdentity
+from domain.db import AsyncSession
+from domain.jobs import Job, JobRequest
+from domain.order.models import Order, OrderLine
+from domain.platforms import StorePlatform
+from domain.settings import Settings
+from domain.shop.models import Shop
+from domain.subscription.models import Subscription, SubscriptionEvent
+from kizuki.events import InProcessEventBus
+from tests.api.conftest import RecordingJobQueue
+from tests.factories.shop import make_shop
+from tests.fakes.shopify.webhooks import Delivery
+from workers.context import WorkerContext
+from workers.webhooks import process_webhook
+
+
+@dataclass(frozen=True)
+class Mall:
+    """One mall as the endpoint and the worker see it, and how to connect a shop to it."""
+
+    name: str
+    platforms: Mapping[str, StorePlatform]
+    account: str
+    credentials: Mapping[str, str]
+    base_url: str | None = None
+
+
+async def add_connection(
+    session: AsyncSession, shop: Shop, settings: Settings, mall: Mall
+) -> Connection:
+    cipher = CredentialCipher(settings.secret_key.get_secret_value())
+    connection = Connection(
+        shop_id=shop.id,
+        platform=mall.name,
+        name=mall.account,
+        external_account_id=mall.account,
+        credentials_encrypted=cipher.encrypt(dict(mall.credentials)),
+        base_url=mall.base_url,
+    )
+    session.add(connection)
+    await session.flush()
+    return connection
+
+
+async def committed_connection(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, mall: Mall
+) -> Connection:
+    async with sessions() as session:
+        shop = await make_shop(session)
+        connection = await add_connection(session, shop, settings, mall)
+        await session.commit()
+    return connection
+
+
+def endpoint_for(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    jobs: RecordingJobQueue,
+    mall: Mall,
+) -> httpx.AsyncClient:
+    app = create_app(
+        settings,
+        sessions=sessions,
+        job_queue=jobs,
+        events=InProcessEventBus(),
+        platforms=mall.platforms,
+    )
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://kizuki.test")
+
+
+def _worker_context(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], mall: Mall
+) -> WorkerContext:
+    return WorkerContext(
+        settings=settings,
+        sessions=sessions,
+        events=InProcessEventBus(),
+        job_queue=RecordingJobQueue(),
+        platforms=mall.platforms,
+        job_id="test",
+        job_try=1,
+    )
+
+
+async def _process(ctx: WorkerContext, request: JobRequest) -> None:
+    assert request.job is Job.PROCESS_WEBHOOK
+    await process_webhook(
+        ctx, shop_id=str(request.kwargs["shop_id"]), inbox_id=str(request.kwargs["inbox_id"])
+    )
+
+
+async def post(
+    http: httpx.AsyncClient, connection: Connection, delivery: Delivery
+) -> httpx.Response:
+    url = f"/webhooks/{connection.platform}/{connection.id}"
+    return await http.post(url, content=delivery.body, headers=delivery.headers)
+
+
+async def deliver_in_order(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    mall: Mall,
+    connection: Connection,
+    deliveries: Sequence[Delivery],
+) -> None:
+    """Each delivery once, in order, each processed before the next is sent."""
+    jobs = RecordingJobQueue()
+    ctx = _worker_context(settings, sessions, mall)
+    async with endpoint_for(settings, sessions, jobs, mall) as endpoint:
+        for delivery in deliveries:
+            assert (await post(endpoint, connection, delivery)).status_code == 200
+            await _process(ctx, jobs.sent[-1])
+
+
+@dataclass(frozen=True)
+class Replayed:
+    answers: list[httpx.Response]
+    jobs: list[JobRequest]
+
+
+async def replay_concurrently(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    mall: Mall,
+    connection: Connection,
+    deliveries: Sequence[Delivery],
+    seed: int,
+) -> Replayed:
+    """Every delivery three times, shuffled, all at once; then their jobs, shuffled, at once."""
+    shuffled = list(deliveries) * 3
+    random.Random(seed).shuffle(shuffled)
+    jobs = RecordingJobQueue()
+    async with endpoint_for(settings, sessions, jobs, mall) as endpoint:
+        answers = await asyncio.gather(
+            *(post(endpoint, connection, delivery) for delivery in shuffled)
+        )
+    pending = list(jobs.sent)
+    random.Random(seed + 1).shuffle(pending)
+    ctx = _worker_context(settings, sessions, mall)
+    await asyncio.gather(*(_process(ctx, request) for request in pending))
+    return Replayed(list(answers), pending)
+
+
+# What a shop holds, without our own ids and clocks: external ids stand for the rows they key.
+State = dict[str, list[tuple[object, ...]]]
+
+
+async def stored_state(session: AsyncSession, shop_id: uuid.UUID) -> State:
+    """Customers, identities, orders and lines, subscriptions and events of a shop, sorted."""
+    identities = (
+        await session.exec(select(CustomerIdentity).where(CustomerIdentity.shop_id == shop_id))
+    ).all()
+    keys = {identity.customer_id: identity.external_id for identity in identities}
+    customers = (await session.exec(select(Customer).where(Customer.shop_id == shop_id))).all()
+    orders = (await session.exec(select(Order).where(Order.shop_id == shop_id))).all()
+    order_keys = {order.id: order.external_id for order in orders}
+    lines = (await session.exec(select(OrderLine).where(OrderLine.shop_id == shop_id))).all()
+    subscriptions = (
+        await session.exec(select(Subscription).where(Subscription.shop_id == shop_id))
+    ).all()
+    subscription_keys = {
+        subscription.id: subscription.external_id for subscription in subscriptions
+    }
+    events = (
+        await session.exec(select(SubscriptionEvent).where(SubscriptionEvent.shop_id == shop_id))
+    ).all()
+    return {
+        "customers": sorted(
+            (
+                keys[c.id],
+                c.display_name,
+                c.email,
+                c.phone,
+                c.first_order_at,
+                c.last_order_at,
+                c.order_count,
+                c.total_spent,
+                c.currency,
+            )
+            for c in customers
+        ),
+        "identities": sorted(
+            (i.external_id, i.platform, i.email, i.email_hash, i.phone_hash, i.source_updated_at)
+            for i in identities
+        ),
+        "orders": sorted(
+            (
+                o.external_id,
+                keys[o.customer_id],
+                o.ordered_at,
+                o.status,
+                o.currency,
+                o.total_amount,
+                o.refunded_amount,
+                o.item_quantity,
+                o.subscription_external_id,
+                o.source_updated_at,
+                o.source_hash,
+            )
+            for o in orders
+        ),
+        "lines": sorted(
+            (
+                order_keys[li.order_id],
+                li.position,
+                li.sku,
+                li.title,
+                li.quantity,
+                li.unit_price,
+                li.amount,
+            )
+            for li in lines
+        ),
+        "subscriptions": sorted(
+            (
+                s.external_id,
+                keys[s.customer_id],
+                s.status,
+                s.interval_days,
+                s.product_title,
+                s.started_at,
+                s.cancelled_at,
+                s.next_delivery_at,
+                s.source_updated_at,
+            )
+            for s in subscriptions
+        ),
+        "subscription_events": sorted(
+            (subscription_keys[e.subscription_id], e.dedup_key, e.kind, e.occurred_at, e.reason)
+            for e in events
+        ),
+    }
+
+
+async def inbox(session: AsyncSession, connection: Connection) -> list[WebhookInbox]:
+    statement = select(WebhookInbox).where(WebhookInbox.connection_id == connection.id)
+    return list((await session.exec(statement)).all())
+
+
+async def count_rows(session: AsyncSession, model: type[Any], shop_id: uuid.UUID) -> int:
+    statement = select(func.count()).select_from(model).where(model.shop_id == shop_id)
+    count: int = (await session.exec(statement)).one()
+    return count
