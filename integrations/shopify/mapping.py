@@ -24,8 +24,16 @@ Decisions:
   `<gid>:unskip:<cycleIndex>:<webhook id>`, `<gid>:resumed:<webhook id>`,
   `<gid>:paused@<updatedAt>`, `<gid>:cancelled`. Orders carry no contract link (an order
   node names no contract), so `subscription_external_id` stays None.
-- Contract webhooks carry no timestamps of the contract itself: their subscription has no
-  `source_updated_at`, so it creates a missing row but never overwrites what a sync stored.
+- Contract webhooks carry no version of the contract (an `updated_at`, where a payload has
+  one, only dates its status event): their subscription has no `source_updated_at`. Ingest
+  lets such a record create a missing row or overwrite one no sync has versioned yet, never
+  a sync's. Between webhooks alone the last contract webhook processed therefore sets the
+  status, whatever order the changes happened in (a `…/create` processed after the
+  `…/pause` leaves the contract active), and the row lacks what only a sync reads (product
+  title, next delivery). Each contract webhook asks for a sync (`webhooks.py`), whose
+  contract, versioned by `updatedAt`, replaces the row: once a sync has read the contract
+  after the last contract webhook was processed, the subscription is the same whatever the
+  delivery order. Events dedupe by the ids above in any order.
   The topic says which event happened (`…/create` started, `…/activate` resumed; pause,
   cancel, expire and fail stand for the contract's new status; `…/update` for none).
 """

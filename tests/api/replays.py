@@ -2,16 +2,19 @@
 
 Replays commit for real on the test database: concurrent requests and jobs each need their
 own connection, so those tests make their shops themselves and forget them at the end.
+What processing asks for next (syncs, webhook jobs to try again after one) is kept in
+`FollowUps`, and `run_follow_ups` runs it as the worker would.
 """
 
 import asyncio
 import random
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from arq import Retry
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import func, select
 
@@ -31,6 +34,7 @@ from tests.api.conftest import RecordingJobQueue
 from tests.factories.shop import make_shop
 from tests.fakes.shopify.webhooks import Delivery
 from workers.context import WorkerContext
+from workers.sync import sync_connection
 from workers.webhooks import process_webhook
 
 
@@ -88,25 +92,47 @@ def endpoint_for(
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://kizuki.test")
 
 
+@dataclass
+class FollowUps:
+    """What processing asked for next: jobs the worker enqueued (syncs, rescoring), and
+    webhook jobs that ended in `Retry` (refused records waiting for a sync)."""
+
+    enqueued: RecordingJobQueue = field(default_factory=RecordingJobQueue)
+    retried: list[JobRequest] = field(default_factory=list)
+
+    @property
+    def syncs(self) -> list[JobRequest]:
+        """The syncs asked for, once per job id (arq enqueues a queued id once)."""
+        unique = {r.job_id: r for r in self.enqueued.sent if r.job is Job.SYNC_CONNECTION}
+        return list(unique.values())
+
+
 def _worker_context(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], mall: Mall
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    mall: Mall,
+    follow_ups: FollowUps,
+    job_try: int = 1,
 ) -> WorkerContext:
     return WorkerContext(
         settings=settings,
         sessions=sessions,
         events=InProcessEventBus(),
-        job_queue=RecordingJobQueue(),
+        job_queue=follow_ups.enqueued,
         platforms=mall.platforms,
         job_id="test",
-        job_try=1,
+        job_try=job_try,
     )
 
 
-async def _process(ctx: WorkerContext, request: JobRequest) -> None:
+async def _process(ctx: WorkerContext, request: JobRequest, follow_ups: FollowUps) -> None:
     assert request.job is Job.PROCESS_WEBHOOK
-    await process_webhook(
-        ctx, shop_id=str(request.kwargs["shop_id"]), inbox_id=str(request.kwargs["inbox_id"])
-    )
+    try:
+        await process_webhook(
+            ctx, shop_id=str(request.kwargs["shop_id"]), inbox_id=str(request.kwargs["inbox_id"])
+        )
+    except Retry:
+        follow_ups.retried.append(request)
 
 
 async def post(
@@ -122,20 +148,23 @@ async def deliver_in_order(
     mall: Mall,
     connection: Connection,
     deliveries: Sequence[Delivery],
-) -> None:
+) -> FollowUps:
     """Each delivery once, in order, each processed before the next is sent."""
     jobs = RecordingJobQueue()
-    ctx = _worker_context(settings, sessions, mall)
+    follow_ups = FollowUps()
+    ctx = _worker_context(settings, sessions, mall, follow_ups)
     async with endpoint_for(settings, sessions, jobs, mall) as endpoint:
         for delivery in deliveries:
             assert (await post(endpoint, connection, delivery)).status_code == 200
-            await _process(ctx, jobs.sent[-1])
+            await _process(ctx, jobs.sent[-1], follow_ups)
+    return follow_ups
 
 
 @dataclass(frozen=True)
 class Replayed:
     answers: list[httpx.Response]
     jobs: list[JobRequest]
+    follow_ups: FollowUps
 
 
 async def replay_concurrently(
@@ -156,9 +185,55 @@ async def replay_concurrently(
         )
     pending = list(jobs.sent)
     random.Random(seed + 1).shuffle(pending)
-    ctx = _worker_context(settings, sessions, mall)
-    await asyncio.gather(*(_process(ctx, request) for request in pending))
-    return Replayed(list(answers), pending)
+    follow_ups = FollowUps()
+    ctx = _worker_context(settings, sessions, mall, follow_ups)
+    await asyncio.gather(*(_process(ctx, request, follow_ups) for request in pending))
+    return Replayed(list(answers), pending, follow_ups)
+
+
+async def run_follow_ups(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    mall: Mall,
+    follow_ups: FollowUps,
+) -> list[JobRequest]:
+    """The syncs asked for, then the webhook jobs waiting for them (their next try), until
+    nothing more is asked for; every sync that ran. Consumes `follow_ups.retried`."""
+    ran: list[JobRequest] = []
+    done: set[str | None] = set()
+    job_try = 1
+    while True:
+        syncs = [request for request in follow_ups.syncs if request.job_id not in done]
+        if not syncs and not follow_ups.retried:
+            return ran
+        job_try += 1
+        assert job_try <= 4, "follow-ups never settle"
+        ctx = _worker_context(settings, sessions, mall, follow_ups)
+        for request in syncs:
+            since = request.kwargs["since"]
+            await sync_connection(
+                ctx,
+                shop_id=str(request.kwargs["shop_id"]),
+                connection_id=str(request.kwargs["connection_id"]),
+                since=str(since) if since is not None else None,
+            )
+            done.add(request.job_id)
+            ran.append(request)
+        retried, follow_ups.retried = follow_ups.retried, []
+        ctx = _worker_context(settings, sessions, mall, follow_ups, job_try=job_try)
+        for request in retried:
+            await _process(ctx, request, follow_ups)
+
+
+async def sync_once(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    mall: Mall,
+    connection: Connection,
+) -> None:
+    """One sync of the connection, with no webhook before it: what the mall itself holds."""
+    ctx = _worker_context(settings, sessions, mall, FollowUps())
+    await sync_connection(ctx, shop_id=str(connection.shop_id), connection_id=str(connection.id))
 
 
 # What a shop holds, without our own ids and clocks: external ids stand for the rows they key.
