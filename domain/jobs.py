@@ -19,6 +19,7 @@ class Job(StrEnum):
     RESCORE_CUSTOMERS = "rescore_customers"
     SCHEDULE_RISK_RECOMPUTES = "schedule_risk_recomputes"
     SYNC_CONNECTION = "sync_connection"
+    RECONCILE_CONNECTION = "reconcile_connection"
     SCHEDULE_SYNCS = "schedule_syncs"
     PROCESS_WEBHOOK = "process_webhook"
 

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # One sync job stops after this long and hands on to a new job, well within the job
     # timeout (300 s), so a long backfill is never cut off mid-page and left leased.
     sync_time_budget_seconds: int = Field(default=240, ge=1)
+    # Once a day each backfilled mall connection re-reads this many days (`schedule_syncs`):
+    # webhooks and incremental lists miss changes (docs/runtime.md). 0 turns it off.
+    sync_reconcile_days: int = Field(default=30, ge=0)
 
     @field_validator("timezone")
     @classmethod

@@ -119,7 +119,8 @@ def schedules() -> list[CronJob]:
     """Periodic jobs, the same for arq and the embedded scheduler (`kizuki.scheduler`):
 
     - every minute, the fan-out of mall syncs to connections whose last sync is older than
-      `Settings.sync_interval_minutes` (one job id per connection);
+      `Settings.sync_interval_minutes` (one job id per connection), and of the daily
+      reconciliations due (one job id per connection and UTC day);
     - hourly, the fan-out that gives every shop its nightly risk recompute: only shops not
       yet recomputed since their local midnight, one job id per shop and day.
 

@@ -12,7 +12,7 @@ from kizuki.jobs import JobFunction
 from workers.context import WorkerContext
 from workers.diagnostics import ping, publish_event
 from workers.risk import recompute_shop_risk, rescore_customers, schedule_risk_recomputes
-from workers.sync import schedule_syncs, sync_connection
+from workers.sync import reconcile_connection, schedule_syncs, sync_connection
 from workers.webhooks import process_webhook
 
 JOB_FUNCTIONS: Mapping[Job, JobFunction[WorkerContext]] = MappingProxyType(
@@ -23,6 +23,7 @@ JOB_FUNCTIONS: Mapping[Job, JobFunction[WorkerContext]] = MappingProxyType(
         Job.RESCORE_CUSTOMERS: rescore_customers,
         Job.SCHEDULE_RISK_RECOMPUTES: schedule_risk_recomputes,
         Job.SYNC_CONNECTION: sync_connection,
+        Job.RECONCILE_CONNECTION: reconcile_connection,
         Job.SCHEDULE_SYNCS: schedule_syncs,
         Job.PROCESS_WEBHOOK: process_webhook,
     }

@@ -18,6 +18,10 @@ run. Any other error fails the run and frees the connection before it propagates
 process frees nothing: its lease expires after `Settings.sync_lease_seconds`, and the next
 sync resumes after the last stored page.
 
+`reconcile_connection` is the daily reconciliation: the same sync from `since`
+`Settings.sync_reconcile_days` ago, recorded as a RECONCILE run, when the connection is still
+due one (`domain.sync.schedule`).
+
 A job stops after `Settings.sync_time_budget_seconds` (before the job timeout could cut it
 off mid-page): its run ends SUCCEEDED but incomplete (no `last_sync_at`), and it enqueues the
 next job, which resumes from the cursor.
@@ -47,6 +51,7 @@ from domain.risk.schedule import request_rescore
 from domain.sync import runs
 from domain.sync.counts import SyncCounts
 from domain.sync.lease import Lease, LeaseLost
+from domain.sync.schedule import reconciliation_due, schedule_reconciliations
 from domain.sync.schedule import schedule_syncs as schedule_due_syncs
 from domain.sync.statistics import analyze_due, refresh_statistics
 from kizuki.jobs import backoff
@@ -146,15 +151,36 @@ async def sync_connection(
     await run_sync(ctx, ShopId(uuid.UUID(shop_id)), uuid.UUID(connection_id), since=moment)
 
 
+async def reconcile_connection(ctx: WorkerContext, *, shop_id: str, connection_id: str) -> None:
+    """Re-read the last `Settings.sync_reconcile_days` days of one connection, if still due."""
+    await run_reconcile(ctx, ShopId(uuid.UUID(shop_id)), uuid.UUID(connection_id))
+
+
+async def run_reconcile(
+    ctx: WorkerContext, shop_id: ShopId, connection_id: uuid.UUID, *, clock: Clock = utcnow
+) -> runs.StartedSync | None:
+    """The body of `reconcile_connection`; None when not due (any more) or not started."""
+    days = ctx["settings"].sync_reconcile_days
+    now = clock()
+    async with unit_of_work(ctx, shop_id=shop_id) as uow:
+        due = await reconciliation_due(uow.session, shop_id, connection_id, now=now)
+    if days == 0 or not due:
+        return None
+    since = now - timedelta(days=days)
+    return await run_sync(ctx, shop_id, connection_id, since=since, reconcile=True, clock=clock)
+
+
 async def schedule_syncs(ctx: WorkerContext) -> None:
-    """Enqueue a sync of every connection that is due (run every minute)."""
+    """Enqueue a sync of every connection that is due, and the reconciliations that are
+    (run every minute)."""
+    settings = ctx["settings"]
+    now = utcnow()
     async with unit_of_work(ctx) as uow:
         await schedule_due_syncs(
-            uow.session,
-            uow.jobs,
-            now=utcnow(),
-            interval_minutes=ctx["settings"].sync_interval_minutes,
+            uow.session, uow.jobs, now=now, interval_minutes=settings.sync_interval_minutes
         )
+        if settings.sync_reconcile_days > 0:
+            await schedule_reconciliations(uow.session, uow.jobs, now=now)
 
 
 async def _publish(
@@ -211,9 +237,11 @@ async def run_sync(
     connection_id: uuid.UUID,
     *,
     since: datetime | None = None,
+    reconcile: bool = False,
     clock: Clock = utcnow,
 ) -> runs.StartedSync | None:
-    """The body of `sync_connection`; None when another sync holds the connection."""
+    """The body of `sync_connection` (a reconciliation's with `reconcile`); None when another
+    sync holds the connection."""
     settings = ctx["settings"]
     seconds = settings.sync_lease_seconds
     cipher = CredentialCipher(settings.secret_key.get_secret_value())
@@ -226,6 +254,7 @@ async def run_sync(
             now=clock(),
             lease_seconds=seconds,
             cipher=cipher,
+            reconcile=reconcile,
         )
     if started is None:
         logger.info("connection %s is being synced or inactive; skipped", connection_id)

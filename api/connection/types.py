@@ -35,7 +35,9 @@ class SyncRun:
     id: strawberry.ID
     kind: str = strawberry.field(
         description="backfill (the first sync, and the runs that continue it until the "
-        "history is read), incremental, or manual (with since)."
+        "history is read), incremental, manual (with since), or reconcile (the daily re-read "
+        "of a backfilled connection from since, a set number of days back, for changes the "
+        "other syncs missed)."
     )
     since: datetime | None
     status: SyncStatus
@@ -61,7 +63,7 @@ class SyncRun:
     backfill_progress: float | None = strawberry.field(
         description="Backfill runs: the connection's backfillProgress after this run's last "
         "stored page (a run continuing a backfill starts where the previous one left it); 1 "
-        "when the run completed the backfill. Null for incremental and manual runs, and while "
+        "when the run completed the backfill. Null for the other kinds of run, and while "
         "the mall has not estimated it."
     )
 

@@ -23,6 +23,9 @@ class SyncKind(StrEnum):
     INCREMENTAL = "incremental"
     # A re-sync from a given `since`.
     MANUAL = "manual"
+    # The daily re-read of the last `Settings.sync_reconcile_days` days of a backfilled
+    # connection, for changes the incremental syncs and webhooks missed.
+    RECONCILE = "reconcile"
 
 
 class SyncStatus(StrEnum):

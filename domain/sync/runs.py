@@ -82,8 +82,15 @@ async def start_sync(
     now: datetime,
     lease_seconds: int,
     cipher: CredentialCipher,
+    reconcile: bool = False,
 ) -> StartedSync | None:
-    """Lease the connection and open a run; None when it is held by another sync or inactive."""
+    """Lease the connection and open a run; None when it is held by another sync or inactive.
+
+    The run is a RECONCILE with `reconcile` (which needs `since`), MANUAL with `since` alone,
+    else BACKFILL until `backfilled_at` is set, then INCREMENTAL.
+    """
+    if reconcile and since is None:
+        raise ValueError("a reconciliation re-reads from a given since")
     lease = await acquire_lease(session, shop_id, connection_id, now=now, seconds=lease_seconds)
     if lease is None:
         return None
@@ -104,7 +111,9 @@ async def start_sync(
         .values(status=SyncStatus.FAILED.value, finished_at=now)
     )
     # A backfill cut short (out of time, failed) is continued from its cursor: still a backfill.
-    if since is not None:
+    if reconcile:
+        kind = SyncKind.RECONCILE
+    elif since is not None:
         kind = SyncKind.MANUAL
     elif connection.backfilled_at is None:
         kind = SyncKind.BACKFILL
