@@ -9,6 +9,7 @@ from domain.risk.history import SubscriptionColumns, SubscriptionSign
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
 
 # How much each event says "leaving"; a resume takes back part of an earlier pause, an unskip
 # all of the skip it reinstates.
@@ -19,6 +20,14 @@ HALF_LIFE_DAYS = 45.0
 STANDING_CANCEL = 1.5
 # Window of the event counts shown as evidence.
 EVIDENCE_DAYS = 90.0
+# Events that set a subscription's state (the others happen within a state).
+_STATE_KINDS = (
+    SubscriptionSign.STARTED,
+    SubscriptionSign.RENEWED,
+    SubscriptionSign.PAUSED,
+    SubscriptionSign.RESUMED,
+    SubscriptionSign.CANCELLED,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +59,8 @@ def subscription_snapshot(
         return SubscriptionSnapshot(zeros, zeros, ints, ints, ints, ints, zeros - 1.0)
     before = events.day < cutoff
     cust, day, kind = events.customer[before], events.day[before], events.kind[before]
+    same = _repeated_pauses(cust, day, kind)
+    cust, day, kind = cust[~same], day[~same], kind[~same]
     age = cutoff - day
     weight = WEIGHT[kind] * np.exp2(-age / HALF_LIFE_DAYS)
     pressure = np.maximum(np.bincount(cust, weights=weight, minlength=n_customers), 0.0)
@@ -59,14 +70,7 @@ def subscription_snapshot(
         hits = cust[recent & (kind == sign)]
         return np.bincount(hits, minlength=n_customers).astype(np.int64)
 
-    state_kinds = (
-        SubscriptionSign.STARTED,
-        SubscriptionSign.RENEWED,
-        SubscriptionSign.PAUSED,
-        SubscriptionSign.RESUMED,
-        SubscriptionSign.CANCELLED,
-    )
-    last_state = _last_kind(cust, day, kind, np.isin(kind, state_kinds), n_customers)
+    last_state = _last_kind(cust, day, kind, np.isin(kind, _STATE_KINDS), n_customers)
     live = ((last_state >= 0) & (last_state != SubscriptionSign.CANCELLED)).astype(np.float64)
     cancelled = (last_state == SubscriptionSign.CANCELLED).astype(np.int64)
     sign_kinds = (
@@ -88,6 +92,25 @@ def subscription_snapshot(
         cancelled=cancelled,
         days_since_sign=since,
     )
+
+
+def _repeated_pauses(cust: IntArray, day: FloatArray, kind: NDArray[np.int8]) -> BoolArray:
+    """Pauses that follow a pause of the same customer with no other state event between.
+
+    A subscription cannot be paused again before it resumes, so such a pause is the same one
+    told twice: by a webhook and by a sync (whose event ids cannot agree when the webhook
+    carries no version of the contract), or by a sync that found the contract still paused
+    after a later edit. It counts once. (Two subscriptions of one customer paused in turn
+    count once too, a rare loss.)"""
+    repeated = np.zeros(cust.shape[0], dtype=np.bool_)
+    states = np.flatnonzero(np.isin(kind, _STATE_KINDS))
+    if states.shape[0] < 2:
+        return repeated
+    order = states[np.lexsort((kind[states], day[states], cust[states]))]
+    paused = kind[order] == SubscriptionSign.PAUSED
+    again = paused[1:] & paused[:-1] & (cust[order][1:] == cust[order][:-1])
+    repeated[order[1:][again]] = True
+    return repeated
 
 
 def _last_kind(

@@ -27,3 +27,30 @@ def test_an_unskip_takes_back_the_skip_it_reinstates() -> None:
     assert snapshot.pressure[0] > 0.5
     assert snapshot.pressure[1] < 0.05
     assert snapshot.strength[1] < snapshot.strength[0]
+
+
+def test_a_pause_told_twice_counts_once() -> None:
+    # Customer 0: a webhook's pause and a sync's of the same pause, minutes apart, then the
+    # sync's again after an edit of the still paused contract. Customer 1: paused once.
+    # Customer 2: paused, resumed, paused again: two pauses.
+    events = _events(
+        (0, 0.0, SubscriptionSign.STARTED),
+        (0, 40.0, SubscriptionSign.PAUSED),
+        (0, 40.01, SubscriptionSign.PAUSED),
+        (0, 44.0, SubscriptionSign.SKIPPED),
+        (0, 47.0, SubscriptionSign.PAUSED),
+        (1, 0.0, SubscriptionSign.STARTED),
+        (1, 40.0, SubscriptionSign.PAUSED),
+        (1, 44.0, SubscriptionSign.SKIPPED),
+        (2, 0.0, SubscriptionSign.STARTED),
+        (2, 20.0, SubscriptionSign.PAUSED),
+        (2, 25.0, SubscriptionSign.RESUMED),
+        (2, 40.0, SubscriptionSign.PAUSED),
+    )
+
+    snapshot = subscription_snapshot(events, cutoff=60.0, n_customers=3)
+
+    assert snapshot.pauses.tolist() == [1, 1, 2]
+    assert snapshot.pressure[0] == snapshot.pressure[1]
+    assert snapshot.days_since_sign[0] == snapshot.days_since_sign[1] == 16.0
+    assert snapshot.live.tolist() == [1.0, 1.0, 1.0]
