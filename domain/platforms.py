@@ -422,6 +422,28 @@ class WebhookReplies(Protocol):
 
 
 @runtime_checkable
+class ReconcileWindow(Protocol):
+    """Optional: a platform that bounds its daily reconciliation (`domain.sync.schedule`): a
+    mall whose re-read is costly (Amazon: one rate-limited getOrderItems call per order), or
+    whose own syncs already re-read as far back (Rakuten's trailing re-scan). Platforms without
+    it re-read `Settings.sync_reconcile_days`."""
+
+    def reconcile_days(self, configured: int) -> int:
+        """Days to re-read once a day given the configured number (> 0); 0: none."""
+        ...
+
+
+def reconcile_days(platform: StorePlatform | None, configured: int) -> int:
+    """The days a connection of `platform` re-reads once a day: the configured number, bounded
+    by the platform's `ReconcileWindow` (never more than configured); 0: no reconciliation."""
+    if configured <= 0 or platform is None:
+        return max(configured, 0)
+    if isinstance(platform, ReconcileWindow):
+        return max(0, min(platform.reconcile_days(configured), configured))
+    return configured
+
+
+@runtime_checkable
 class OrderFetcher(Protocol):
     """Optional: a platform that can read given orders by id, so that a notification naming an
     order older than the incremental re-scan window still updates it."""

@@ -46,6 +46,7 @@ from domain.platforms import (
     PlatformError,
     PlatformUnavailable,
     SyncPage,
+    reconcile_days,
 )
 from domain.risk.schedule import request_rescore
 from domain.sync import runs
@@ -159,12 +160,15 @@ async def reconcile_connection(ctx: WorkerContext, *, shop_id: str, connection_i
 async def run_reconcile(
     ctx: WorkerContext, shop_id: ShopId, connection_id: uuid.UUID, *, clock: Clock = utcnow
 ) -> runs.StartedSync | None:
-    """The body of `reconcile_connection`; None when not due (any more) or not started."""
-    days = ctx["settings"].sync_reconcile_days
+    """The body of `reconcile_connection`; None when not due (any more), when its platform
+    re-reads nothing (`reconcile_days`), or when not started."""
     now = clock()
     async with unit_of_work(ctx, shop_id=shop_id) as uow:
         due = await reconciliation_due(uow.session, shop_id, connection_id, now=now)
-    if days == 0 or not due:
+    if due is None:
+        return None
+    days = reconcile_days(ctx["platforms"].get(due), ctx["settings"].sync_reconcile_days)
+    if days == 0:
         return None
     since = now - timedelta(days=days)
     return await run_sync(ctx, shop_id, connection_id, since=since, reconcile=True, clock=clock)
@@ -180,7 +184,13 @@ async def schedule_syncs(ctx: WorkerContext) -> None:
             uow.session, uow.jobs, now=now, interval_minutes=settings.sync_interval_minutes
         )
         if settings.sync_reconcile_days > 0:
-            await schedule_reconciliations(uow.session, uow.jobs, now=now)
+            configured = settings.sync_reconcile_days
+            quiet = [
+                name
+                for name, platform in ctx["platforms"].items()
+                if reconcile_days(platform, configured) == 0
+            ]
+            await schedule_reconciliations(uow.session, uow.jobs, now=now, skip_platforms=quiet)
 
 
 async def _publish(

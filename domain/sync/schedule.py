@@ -8,6 +8,7 @@ a reconciliation starts its own window, so it must not overtake a window still b
 """
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, exists
@@ -83,11 +84,18 @@ def reconcile_job_id(connection_id: uuid.UUID, now: datetime) -> str:
 
 
 async def schedule_reconciliations(
-    session: AsyncSession, jobs: Jobs, *, now: datetime, limit: int = RECONCILES_PER_RUN
+    session: AsyncSession,
+    jobs: Jobs,
+    *,
+    now: datetime,
+    limit: int = RECONCILES_PER_RUN,
+    skip_platforms: Collection[str] = (),
 ) -> int:
     """Enqueue a reconciliation of up to `limit` connections that are due one: ACTIVE mall
     connections whose backfill is complete, whose last sync completed (no run started since),
-    not being synced and not reconciled in the last 24 hours. Returns how many were enqueued.
+    not being synced and not reconciled in the last 24 hours, and not of `skip_platforms`
+    (those that re-read nothing, see `domain.platforms.reconcile_days`). Returns how many
+    were enqueued.
 
     Nothing is written: the run the job opens is what makes the connection not due. A job
     still queued is not enqueued twice (one job id per connection and UTC day); one skipped
@@ -95,7 +103,7 @@ async def schedule_reconciliations(
     """
     statement = (
         select(Connection.shop_id, Connection.id)
-        .where(*_reconciliation_due(now))
+        .where(*_reconciliation_due(now), col(Connection.platform).not_in(list(skip_platforms)))
         .order_by(col(Connection.id))
         .limit(limit)
     )
@@ -112,10 +120,12 @@ async def schedule_reconciliations(
 
 async def reconciliation_due(
     session: AsyncSession, shop_id: ShopId, connection_id: uuid.UUID, *, now: datetime
-) -> bool:
-    """Whether the connection is (still) due a reconciliation, as `schedule_reconciliations`
-    decides; a job checks again before it starts, as a duplicate may run after the first."""
-    statement = select(Connection.id).where(
+) -> str | None:
+    """The connection's platform when it is (still) due a reconciliation, as
+    `schedule_reconciliations` decides, else None; a job checks again before it starts, as a
+    duplicate may run after the first."""
+    statement = select(Connection.platform).where(
         Connection.shop_id == shop_id, Connection.id == connection_id, *_reconciliation_due(now)
     )
-    return (await session.exec(statement)).first() is not None
+    platform: str | None = (await session.exec(statement)).first()
+    return platform

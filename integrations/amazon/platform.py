@@ -59,6 +59,11 @@ VISIBILITY_LAG = timedelta(minutes=2)
 CLOCK_MARGIN = timedelta(seconds=10)
 OVERLAP = timedelta(minutes=10)
 DEFAULT_HISTORY = timedelta(days=730)
+# The daily reconciliation re-reads at most this many days: every listed order costs a
+# getOrderItems call at 0.5 a second, and the connection's incremental syncs wait meanwhile
+# (a week of 100 orders a day is about 23 minutes). Orders missing from getOrders lists show
+# up there within days.
+RECONCILE_DAYS = 7
 # JP, AU and SG order data goes back to 2016; nothing earlier exists to ask for.
 DATA_START = datetime(2016, 1, 1, tzinfo=UTC)
 
@@ -126,6 +131,9 @@ class AmazonPlatform:
     def webhook_credential_keys(self) -> frozenset[str]:
         # The relay signs with the notification secret; the LWA tokens are not needed.
         return frozenset({webhooks.SECRET_KEY})
+
+    def reconcile_days(self, configured: int) -> int:
+        return min(configured, RECONCILE_DAYS)
 
     def _client(self, credentials: Mapping[str, str], base_url: str | None) -> AmazonClient:
         parsed = AmazonCredentials.of(credentials)

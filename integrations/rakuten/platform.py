@@ -154,6 +154,10 @@ class RakutenPlatform:
         # Notifications carry the shop's auth key; the license and service keys are not needed.
         return frozenset({AUTH_KEY_CREDENTIAL})
 
+    def reconcile_days(self, configured: int) -> int:
+        # Every sync already re-reads the trailing window: only a longer one adds anything.
+        return configured if timedelta(days=configured) > self._sync_settings.trailing else 0
+
     def client(self, credentials: Mapping[str, str], base_url: str | None) -> RakutenClient:
         parsed = RakutenCredentials.from_mapping(credentials)
         key = hashlib.sha256(f"{base_url}|{parsed.authorization()}".encode()).hexdigest()

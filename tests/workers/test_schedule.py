@@ -1,5 +1,6 @@
 from datetime import datetime, timedelta
 
+import httpx
 from sqlmodel import col, select
 
 from domain.connection.models import Connection, ConnectionStatus, SyncKind, SyncRun, SyncStatus
@@ -7,9 +8,12 @@ from domain.db import AsyncSession, utcnow
 from domain.ids import ShopId
 from domain.ingest import get_or_create_import_connection
 from domain.jobs import Job
+from domain.platforms import reconcile_days
 from domain.settings import Settings
 from domain.sync.lease import acquire_lease, release_lease
 from domain.sync.schedule import reconciliation_due
+from integrations.amazon.platform import AmazonPlatform
+from integrations.rakuten.platform import RakutenPlatform
 from tests.factories.shop import make_shop
 from tests.plugins.memory_mall import MemoryPlatform
 from tests.plugins.memory_mall.testing import ACCOUNT, TOKEN, add_connection, history
@@ -154,9 +158,9 @@ async def test_a_reconciliation_leaves_the_connection_not_due_until_the_next_day
         )
     ).all()
     assert kinds == ["backfill", "reconcile"]
-    assert await reconciliation_due(session, shop_id, connection.id, now=utcnow()) is False
+    assert await reconciliation_due(session, shop_id, connection.id, now=utcnow()) is None
     tomorrow = utcnow() + timedelta(hours=24, minutes=1)
-    assert await reconciliation_due(session, shop_id, connection.id, now=tomorrow) is True
+    assert await reconciliation_due(session, shop_id, connection.id, now=tomorrow) == "memory"
 
 
 async def test_no_reconciliation_is_scheduled_when_turned_off(
@@ -178,3 +182,42 @@ async def test_no_reconciliation_is_scheduled_when_turned_off(
 
 def test_reconciliation_reads_thirty_days_by_default() -> None:
     assert Settings(_env_file=None).sync_reconcile_days == 30
+
+
+async def test_each_platform_bounds_its_reconciliation() -> None:
+    async with httpx.AsyncClient() as http:
+        amazon, rakuten = AmazonPlatform(http), RakutenPlatform(http)
+        memory = MemoryPlatform()
+        # Amazon: a week at most (a getOrderItems call per order); Rakuten: only beyond the
+        # 30 days every one of its syncs re-reads; others: as configured.
+        assert [reconcile_days(amazon, days) for days in (30, 3, 0)] == [7, 3, 0]
+        assert [reconcile_days(rakuten, days) for days in (30, 20, 60)] == [0, 0, 60]
+        assert [reconcile_days(memory, days) for days in (30, 0)] == [30, 0]
+        assert reconcile_days(None, 30) == 30
+
+
+async def test_platforms_that_reread_nothing_are_not_scheduled_for_reconciliation(
+    session: AsyncSession, worker_context: WorkerContext, recording_queue: RecordingJobQueue
+) -> None:
+    shop = await make_shop(session)
+    now = utcnow()
+    memory = await add_connection(session, shop, account="memory")
+    rakuten = await add_connection(session, shop, account="rakuten")
+    rakuten.platform = "rakuten"
+    for connection in (memory, rakuten):
+        connection.backfilled_at = now - timedelta(days=3)
+        connection.last_sync_at = now - timedelta(minutes=1)
+    await session.commit()
+
+    async with httpx.AsyncClient() as http:
+        worker_context["platforms"] = {"memory": MemoryPlatform(), "rakuten": RakutenPlatform(http)}
+        await schedule_syncs(worker_context)
+        skipped = await run_reconcile(worker_context, ShopId(shop.id), rakuten.id)
+
+    sent = [
+        r.kwargs["connection_id"]
+        for r in recording_queue.sent
+        if r.kwargs.get("shop_id") == str(shop.id) and r.job is Job.RECONCILE_CONNECTION
+    ]
+    assert sent == [str(memory.id)]
+    assert skipped is None
