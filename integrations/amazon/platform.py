@@ -137,8 +137,17 @@ class AmazonPlatform:
 
     def _client(self, credentials: Mapping[str, str], base_url: str | None) -> AmazonClient:
         parsed = AmazonCredentials.of(credentials)
-        grant = hashlib.sha256(parsed.refresh_token.encode()).hexdigest()
-        key = (base_url or "", parsed.seller_id, parsed.lwa_client_id, grant)
+        # Every field the client authenticates or filters with: a client cached for other
+        # values (a reconnect with a wrong secret or another marketplace) must not answer.
+        fields = (
+            parsed.seller_id,
+            parsed.refresh_token,
+            parsed.lwa_client_id,
+            parsed.lwa_client_secret,
+            parsed.marketplace_id,
+        )
+        digest = hashlib.sha256("\x00".join(fields).encode()).hexdigest()
+        key = (base_url or "", parsed.seller_id, digest)
         client = self._clients.get(key)
         if client is None:
             client = AmazonClient(
