@@ -55,8 +55,9 @@ RESULT_CAP = 15_000
 ORDER_DATE = 1  # dateType 1: 注文日
 
 LICENSE_RENEWAL_MESSAGE = (
-    "Rakuten refused the credentials (ES01-01 Un-Authorised): the license key has most likely "
-    "expired (RMS license keys last 90 days). Issue a new license key in RMS "
+    "Rakuten refused the credentials (ES01-01 Un-Authorised): the service secret or license "
+    "key is wrong, or the license key has expired (RMS license keys last 90 days). Issue a "
+    "new license key in RMS "
     "(店舗様向け情報・サービス > WEB APIサービス) and update this connection; a new key can take "
     "15-30 minutes to become active."
 )
