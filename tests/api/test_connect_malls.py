@@ -218,6 +218,24 @@ async def test_credentials_the_mall_accepts_are_stored_encrypted(
 
 
 RAKUTEN_REFUSED = f"rakuten refused: {LICENSE_RENEWAL_MESSAGE}"
+WRONG_AMAZON_SECRET = (
+    {"lwaClientSecret": "wrong-client-secret"},
+    "amazon refused: LWA refused the refresh token: invalid_client Client authentication failed",
+)
+OTHER_AMAZON_MARKETPLACE = (
+    {"marketplaceId": "A1PA6795UKMFR9"},
+    "amazon refused: the seller does not sell in marketplace A1PA6795UKMFR9",
+)
+
+
+def refused(message: str) -> dict[str, Any]:
+    """What a connect mutation answers for credentials the mall refuses."""
+    return {
+        "__typename": "UserError",
+        "code": "INVALID_CREDENTIALS",
+        "field": ["input", "credentials"],
+        "message": message,
+    }
 
 
 @pytest.mark.parametrize(
@@ -236,17 +254,8 @@ RAKUTEN_REFUSED = f"rakuten refused: {LICENSE_RENEWAL_MESSAGE}"
             "amazon refused: LWA refused the refresh token: invalid_grant "
             "The request has an invalid grant parameter : refresh_token",
         ),
-        (
-            Platform.AMAZON,
-            {"lwaClientSecret": "wrong-client-secret"},
-            "amazon refused: LWA refused the refresh token: invalid_client "
-            "Client authentication failed",
-        ),
-        (
-            Platform.AMAZON,
-            {"marketplaceId": "A1PA6795UKMFR9"},
-            "amazon refused: the seller does not sell in marketplace A1PA6795UKMFR9",
-        ),
+        (Platform.AMAZON, *WRONG_AMAZON_SECRET),
+        (Platform.AMAZON, *OTHER_AMAZON_MARKETPLACE),
     ],
 )
 async def test_credentials_the_mall_refuses_are_invalid_and_not_stored(
@@ -263,12 +272,7 @@ async def test_credentials_the_mall_refuses_are_invalid_and_not_stored(
 
     result = await connect(client, shop_a, account, malls.urls[mall], **wrong)
 
-    assert result == {
-        "__typename": "UserError",
-        "code": "INVALID_CREDENTIALS",
-        "field": ["input", "credentials"],
-        "message": message,
-    }
+    assert result == refused(message)
     assert [c.id for c in await stored_connections(session, shop_a)] == [shop_a.connection.id]
     assert jobs.sent == []
 
@@ -285,12 +289,7 @@ async def test_an_expired_rakuten_license_key_is_invalid_credentials(
 
     result = await connect(client, shop_a, account, malls.urls[Platform.RAKUTEN])
 
-    assert result == {
-        "__typename": "UserError",
-        "code": "INVALID_CREDENTIALS",
-        "field": ["input", "credentials"],
-        "message": RAKUTEN_REFUSED,
-    }
+    assert result == refused(RAKUTEN_REFUSED)
     assert [request.status for request in malls.rakuten.requests] == [401]
     assert [c.id for c in await stored_connections(session, shop_a)] == [shop_a.connection.id]
     assert jobs.sent == []
@@ -321,20 +320,7 @@ async def test_a_mall_that_is_down_is_platform_unavailable(
     assert jobs.sent == []
 
 
-@pytest.mark.parametrize(
-    ("wrong", "message"),
-    [
-        (
-            {"lwaClientSecret": "wrong-client-secret"},
-            "amazon refused: LWA refused the refresh token: invalid_client "
-            "Client authentication failed",
-        ),
-        (
-            {"marketplaceId": "A1PA6795UKMFR9"},
-            "amazon refused: the seller does not sell in marketplace A1PA6795UKMFR9",
-        ),
-    ],
-)
+@pytest.mark.parametrize(("wrong", "message"), [WRONG_AMAZON_SECRET, OTHER_AMAZON_MARKETPLACE])
 async def test_amazon_checks_new_credentials_of_a_seller_already_connected(
     client: GraphQLClient,
     malls: Malls,
@@ -352,10 +338,5 @@ async def test_amazon_checks_new_credentials_of_a_seller_already_connected(
     again = await connect(client, shop_b, account, malls.urls[Platform.AMAZON], **wrong)
 
     assert first["__typename"] == "ConnectionPayload"
-    assert again == {
-        "__typename": "UserError",
-        "code": "INVALID_CREDENTIALS",
-        "field": ["input", "credentials"],
-        "message": message,
-    }
+    assert again == refused(message)
     assert [c.id for c in await stored_connections(session, shop_b)] == [shop_b.connection.id]
