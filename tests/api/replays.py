@@ -49,21 +49,44 @@ class Mall:
     base_url: str | None = None
 
 
-async def add_connection(
-    session: AsyncSession, shop: Shop, settings: Settings, mall: Mall
+async def encrypted_connection(
+    session: AsyncSession,
+    shop: Shop,
+    settings: Settings,
+    *,
+    platform: str,
+    account: str,
+    credentials: Mapping[str, str],
+    base_url: str | None = None,
 ) -> Connection:
+    """An ACTIVE connection with its credentials encrypted as `connect*` stores them
+    (flushed, not committed)."""
     cipher = CredentialCipher(settings.secret_key.get_secret_value())
     connection = Connection(
         shop_id=shop.id,
-        platform=mall.name,
-        name=mall.account,
-        external_account_id=mall.account,
-        credentials_encrypted=cipher.encrypt(dict(mall.credentials)),
-        base_url=mall.base_url,
+        platform=platform,
+        name=account,
+        external_account_id=account,
+        credentials_encrypted=cipher.encrypt(dict(credentials)),
+        base_url=base_url,
     )
     session.add(connection)
     await session.flush()
     return connection
+
+
+async def add_connection(
+    session: AsyncSession, shop: Shop, settings: Settings, mall: Mall
+) -> Connection:
+    return await encrypted_connection(
+        session,
+        shop,
+        settings,
+        platform=mall.name,
+        account=mall.account,
+        credentials=mall.credentials,
+        base_url=mall.base_url,
+    )
 
 
 async def committed_connection(

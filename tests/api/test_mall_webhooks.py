@@ -33,6 +33,7 @@ from integrations.rakuten.platform import RakutenPlatform
 from integrations.shopify.platform import ShopifyPlatform
 from kizuki.events import InProcessEventBus
 from tests.api.conftest import RecordingJobQueue
+from tests.api.replays import encrypted_connection
 from tests.factories.shop import make_shop
 from tests.fakes import amazon as fake_amazon
 from tests.fakes.loopback import serve_on_loopback
@@ -47,30 +48,6 @@ NOW = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
 AUTH_KEY = "nk-402321-secret"
 SHOPIFY_SECRET = "shopify-app-secret"
 PAYLOADS = Path(__file__).parents[1] / "integrations"
-
-
-async def _connection(
-    session: AsyncSession,
-    shop: Shop,
-    settings: Settings,
-    *,
-    platform: str,
-    account: str,
-    credentials: Mapping[str, str],
-    base_url: str | None = None,
-) -> Connection:
-    cipher = CredentialCipher(settings.secret_key.get_secret_value())
-    connection = Connection(
-        shop_id=shop.id,
-        platform=platform,
-        name=account,
-        external_account_id=account,
-        credentials_encrypted=cipher.encrypt(dict(credentials)),
-        base_url=base_url,
-    )
-    session.add(connection)
-    await session.flush()
-    return connection
 
 
 def _context(
@@ -166,7 +143,7 @@ async def test_rakuten_notifications_get_xml_replies_and_reread_old_orders(
     async with serve_on_loopback(rakuten_app(store)) as base_url:
         shop = await make_shop(session)
         credentials = {**store.credentials(), "notification_auth_key": AUTH_KEY}
-        connection = await _connection(
+        connection = await encrypted_connection(
             session,
             shop,
             settings,
@@ -261,7 +238,7 @@ async def test_an_amazon_order_change_rereads_the_order_it_names(
             "marketplace_id": "A1VC38T7YXB528",
             "notification_secret": "relay-secret",
         }
-        connection = await _connection(
+        connection = await encrypted_connection(
             session,
             shop,
             settings,
@@ -317,7 +294,7 @@ async def _shopify_setup(
     session: AsyncSession, settings: Settings, http: httpx.AsyncClient
 ) -> tuple[Shop, Connection, dict[str, StorePlatform]]:
     shop = await make_shop(session)
-    connection = await _connection(
+    connection = await encrypted_connection(
         session,
         shop,
         settings,
@@ -435,7 +412,7 @@ async def test_a_mall_outage_while_rereading_orders_retries_before_writing_anyth
     async with serve_on_loopback(rakuten_app(store)) as base_url:
         shop = await make_shop(session)
         credentials = {**store.credentials(), "notification_auth_key": AUTH_KEY}
-        connection = await _connection(
+        connection = await encrypted_connection(
             session,
             shop,
             settings,
