@@ -8,8 +8,9 @@ Listings may filter by risk band and shown sign (a join with `risk_score` on (sh
 customer)) and sort by the current risk. Customers without a probability (never scored, or not
 scorable) sort last in both directions; never-scored ones match no band or sign filter. The
 risk order is read in two parts, scored customers then the others, so that a page of the
-scored ones walks the `risk_score (shop_id, probability)` index from the cursor instead of
-sorting the whole shop; the second part is read only when the first does not fill the page.
+scored ones walks the `risk_score (shop_id, probability, customer_id)` index from the cursor
+instead of sorting the whole shop; the second part is read only when the first does not fill
+the page. A band filter is a range of probability on that index (`band_condition`).
 """
 
 import uuid
@@ -31,6 +32,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    tuple_,
 )
 
 from domain.customer.models import Customer, CustomerIdentity
@@ -50,7 +52,7 @@ from domain.pagination import (
     to_page,
 )
 from domain.queries import SHOP_ID, among, dialect_of, rows, shop_of
-from domain.risk.bands import Band
+from domain.risk.bands import Band, band_condition, stored_thresholds
 from domain.risk.models import RiskScore
 from domain.risk.queries import shows_any
 from domain.risk.signs import Sign
@@ -168,11 +170,13 @@ def _search(shop_id: ShopId, search: str | None) -> ColumnElement[bool] | None:
     )
 
 
-def _risk_condition(risk: RiskFilter, dialect: str) -> ColumnElement[bool] | None:
+def _risk_condition(shop_id: ShopId, risk: RiskFilter, dialect: str) -> ColumnElement[bool] | None:
     """The score's band and shown signs as `risk` asks; None when it asks for nothing."""
     conditions: list[ColumnElement[bool]] = []
     if risk.bands:
-        conditions.append(SCORE.band.in_(sorted(band.value for band in risk.bands)))
+        scored = SCORE.customer_id.is_not(None)
+        thresholds = stored_thresholds(shop_id)
+        conditions.append(band_condition(SCORE.probability, scored, risk.bands, thresholds))
     if risk.signs:
         conditions.append(shows_any(SCORE.reasons, risk.signs, dialect))
     return and_(*conditions) if conditions else None
@@ -206,19 +210,12 @@ def _scored_part(shape: PageShape) -> Select[Any] | None:
         .where(shop_of(SCORE.shop_id), probability.is_not(None))
     )
     if shape.null_cursor is False:
-        value: ColumnElement[Any] = bindparam(CURSOR_VALUE)
-        cursor_id: ColumnElement[Any] = bindparam(CURSOR_ID)
-        # The plain bound first: it is what starts the index scan at the cursor.
-        if down:
-            statement = statement.where(
-                probability <= value,
-                or_(probability < value, and_(probability == value, key < cursor_id)),
-            )
-        else:
-            statement = statement.where(
-                probability >= value,
-                or_(probability > value, and_(probability == value, key > cursor_id)),
-            )
+        value: ColumnElement[Any] = bindparam(CURSOR_VALUE, type_=probability.type)
+        cursor_id: ColumnElement[Any] = bindparam(CURSOR_ID, type_=key.type)
+        # A row comparison: the (shop_id, probability, customer_id) index starts at the cursor
+        # itself, even inside a run of equal probabilities (thousands tie at the clip).
+        position, cursor = tuple_(probability, key), tuple_(value, cursor_id)
+        statement = statement.where(position < cursor if down else position > cursor)
     order = (probability.desc(), key.desc()) if down else (probability.asc(), key.asc())
     return statement.order_by(*order).limit(bindparam(FETCH))
 
@@ -306,7 +303,10 @@ async def list_customers(
     parameters = {SHOP_ID: shop_id, **page_parameters(CUSTOMER_SORTS[sort], request)}
     conditions = [
         condition
-        for condition in (_search(shop_id, search), _risk_condition(risk, dialect_of(session)))
+        for condition in (
+            _search(shop_id, search),
+            _risk_condition(shop_id, risk, dialect_of(session)),
+        )
         if condition is not None
     ]
     if sort is CustomerSort.RISK:
@@ -330,7 +330,10 @@ async def count_customers(
     risk = risk or RiskFilter()
     source = SCORED_CUSTOMERS if risk else CUSTOMER_TABLE
     statement = select(func.count()).select_from(source).where(CUSTOMER.shop_id == shop_id)
-    for condition in (_search(shop_id, search), _risk_condition(risk, dialect_of(session))):
+    for condition in (
+        _search(shop_id, search),
+        _risk_condition(shop_id, risk, dialect_of(session)),
+    ):
         if condition is not None:
             statement = statement.where(condition)
     return int((await rows(session, statement))[0][0])

@@ -1,11 +1,12 @@
 """Risk bands: a shop's probability thresholds for low, medium, high and critical."""
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import case, update
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, select, update
 
 from domain.db import AsyncSession, upsert, utcnow
 from domain.errors import InvalidInput
@@ -66,6 +67,56 @@ def assign_bands(
     edges = np.array([thresholds.medium, thresholds.high, thresholds.critical])
     codes = np.searchsorted(edges, probability, side="right").astype(np.int8)
     return np.where(scorable, codes, np.int8(BANDS.index(Band.UNSCORED))).astype(np.int8)
+
+
+def stored_thresholds(shop_id: ShopId) -> tuple[ColumnElement[float], ...]:
+    """The shop's medium, high and critical thresholds as SQL (the defaults if never set):
+    scalar subqueries, evaluated once per statement, so a range on them can use an index."""
+    model = table_of(ShopRiskModel).c
+    return tuple(
+        func.coalesce(select(column).where(model.shop_id == shop_id).scalar_subquery(), default)
+        for column, default in (
+            (model.band_medium, DEFAULT_BAND_MEDIUM),
+            (model.band_high, DEFAULT_BAND_HIGH),
+            (model.band_critical, DEFAULT_BAND_CRITICAL),
+        )
+    )
+
+
+def band_condition(
+    probability: ColumnElement[float | None],
+    scored: ColumnElement[bool],
+    bands: Collection[Band],
+    thresholds: Sequence[ColumnElement[float]],
+) -> ColumnElement[bool]:
+    """A current score in one of `bands`, as a range of its probability.
+
+    `thresholds` are where medium, high and critical start (`stored_thresholds`). The same
+    test as the stored band (every score is banded with the shop's thresholds, and re-banded
+    when they change), in a form the `(shop_id, probability)` index serves: adjacent bands
+    become one range. `scored` tells a stored score from none: never-scored customers match
+    no band, unscored ones only `UNSCORED`.
+    """
+    scored_bands = BANDS[:-1]
+    starts = (None, *thresholds)
+    runs: list[list[int]] = []  # indexes into `scored_bands` of adjacent wanted bands
+    for index, band in enumerate(scored_bands):
+        if band not in bands:
+            continue
+        if runs and runs[-1][-1] == index - 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    ranges: list[ColumnElement[bool]] = []
+    for run in runs:
+        low = starts[run[0]]
+        bounds = [probability.is_not(None) if low is None else probability >= low]
+        if run[-1] + 1 < len(starts):
+            bounds.append(probability < starts[run[-1] + 1])
+        ranges.append(and_(*bounds))
+    if Band.UNSCORED in bands:
+        ranges.append(and_(scored, probability.is_(None)))
+    return or_(*ranges) if ranges else false()
 
 
 async def get_band_thresholds(session: AsyncSession, shop_id: ShopId) -> BandThresholds:

@@ -23,9 +23,11 @@ class RiskScore(TenantModel, table=True):
     __tablename__ = "risk_score"
     __table_args__ = (
         ForeignKeyConstraint(["shop_id", "customer_id"], ["customer.shop_id", "customer.id"]),
-        Index("ix_risk_score_probability", "shop_id", "probability"),
-        # Band filters sorted by risk walk one band's scores in probability order.
-        Index("ix_risk_score_band_probability", "shop_id", "band", "probability"),
+        # The risk order (ties by customer), and band filters: a band is a range of
+        # probability under the shop's thresholds (`domain.risk.bands.band_condition`), so
+        # no index on `band`; each index here costs the nightly recompute, which rewrites
+        # every row.
+        Index("ix_risk_score_probability", "shop_id", "probability", "customer_id"),
     )
 
     customer_id: uuid.UUID = Field(primary_key=True)

@@ -275,7 +275,7 @@ async def test_a_hundred_customers_by_risk_take_as_many_queries_as_one(
             RiskScore(
                 shop_id=world.shop.id,
                 customer_id=customer.id,
-                probability=0.5 + index / 400,
+                probability=(0.76 if index % 2 else 0.1) + index / 1000,
                 band="high" if index % 2 else "low",
                 reasons=[reason("interval", 0.9), reason("basket", 0.1)],
                 as_of=AS_OF,

@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from itertools import combinations
 from typing import Any
 
 from domain.customer.models import Customer
@@ -12,7 +13,7 @@ from domain.customer.service import (
 from domain.db import AsyncSession
 from domain.ids import ShopId
 from domain.pagination import PageRequest, Position
-from domain.risk.bands import Band
+from domain.risk.bands import BANDS, Band, BandThresholds, set_band_thresholds
 from domain.risk.models import RiskScore
 from domain.risk.signs import SHOWN_AT, Sign
 from domain.shop.models import Shop
@@ -89,3 +90,45 @@ async def test_a_sign_shows_from_its_threshold_and_counts_agree(session: AsyncSe
     assert await count_customers(session, shop_id, risk=critical) == 2
     assert await count_customers(session, shop_id, risk=RiskFilter()) == 3
     assert not RiskFilter()
+
+
+async def test_band_filters_match_the_stored_bands_at_the_shops_thresholds(
+    session: AsyncSession,
+) -> None:
+    shop = await make_shop(session)
+    thresholds = BandThresholds(medium=0.4, high=0.6, critical=0.8)
+    await set_band_thresholds(session, ShopId(shop.id), thresholds)
+    probabilities = [0.0, 0.1, 0.4 - 1e-12, 0.4, 0.5, 0.6, 0.7, 0.8 - 1e-12, 0.8, 0.99, 1.0, None]
+    bands: dict[str, Band] = {}
+    for n, probability in enumerate(probabilities):
+        band = thresholds.band_of(probability)
+        bands[f"c{n:02}"] = band
+        await scored(session, shop, f"c{n:02}", probability, band)
+    await make_customer(session, shop=shop, name="never scored")
+    # Another shop's defaults (0.5, 0.75, 0.9) band the same probabilities otherwise.
+    other = await make_shop(session)
+    await scored(session, other, "foreign", 0.7, Band.MEDIUM)
+    shop_id = ShopId(shop.id)
+
+    for size in range(1, len(BANDS) + 1):
+        for wanted in combinations(BANDS, size):
+            risk = RiskFilter(bands=frozenset(wanted))
+            expected = sorted(name for name, band in bands.items() if band in wanted)
+            by_name = await list_customers(
+                session, shop_id, PageRequest(size=50), sort=CustomerSort.NAME, risk=risk
+            )
+            by_risk = await list_customers(
+                session, shop_id, PageRequest(size=50), sort=CustomerSort.RISK, risk=risk
+            )
+            down = await list_customers(
+                session,
+                shop_id,
+                PageRequest(size=50, descending=True),
+                sort=CustomerSort.RISK,
+                risk=risk,
+            )
+
+            assert [row.display_name for row in by_name.items] == expected, wanted
+            assert sorted(row.display_name for row in by_risk.items) == expected, wanted
+            assert sorted(row.display_name for row in down.items) == expected, wanted
+            assert await count_customers(session, shop_id, risk=risk) == len(expected), wanted
