@@ -1,4 +1,5 @@
-"""Customer listings by risk on a million customers: pages and counts, beside the plain page.
+"""Customer listings by risk on a million customers: pages, counts and the risk distribution,
+beside the plain page.
 
     .venv/bin/python -m bench.risk_listing [DATABASE_URL] [--repeat 7]
         [--customers 1000000] [--orders 10000000] [--seed 1]
@@ -28,6 +29,7 @@ from domain.db import AsyncSession, create_engine, session_factory
 from domain.ids import ShopId
 from domain.pagination import PageRequest, Position
 from domain.risk.bands import Band
+from domain.risk.distribution import risk_distribution
 from domain.risk.models import RiskScore
 from domain.risk.signs import Sign
 from domain.shop.models import Shop
@@ -124,6 +126,14 @@ async def run(url: str, name: str, repeat: int) -> None:
                 print(f"{listing.name:<52}{page:8.1f} ms{page / base:9.1f}{counts:>11}")  # noqa: T201
                 if rows != PAGE:
                     raise SystemExit(f"{listing.name}: {rows} rows, not a full page")
+            seconds = []
+            for _ in range(3):
+                started = time.perf_counter()
+                await risk_distribution(session, shop_id, buckets=20)
+                seconds.append(time.perf_counter() - started)
+            chart = statistics.median(seconds) * 1000
+            name = "riskDistribution(buckets: 20), median of 3"
+            print(f"{name:<52}{chart:8.1f} ms{chart / base:9.1f}")  # noqa: T201
     finally:
         await engine.dispose()
 

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from domain.db import AsyncSession
 from domain.ids import ShopId
 from domain.queries import rows
-from domain.risk.bands import BANDS, Band
+from domain.risk.bands import Band
 from domain.risk.models import RiskScore, RiskScoreHistory
 from domain.risk.signs import SHOWN_AT, Evidence, Sign
 
@@ -119,19 +119,6 @@ async def history_by_customer(
             )
         )
     return found
-
-
-async def band_counts(session: AsyncSession, shop_id: ShopId) -> dict[Band, int]:
-    """How many of the shop's scored customers are in each band (every band, zero if none)."""
-    statement = (
-        select(col(RiskScore.band), func.count())
-        .where(col(RiskScore.shop_id) == shop_id)
-        .group_by(col(RiskScore.band))
-    )
-    counts = dict.fromkeys(BANDS, 0)
-    for band, count in await rows(session, statement):
-        counts[Band(band)] = int(count)
-    return counts
 
 
 def parse_reasons(stored: list[dict[str, Any]]) -> list[ReasonRow]:

@@ -59,7 +59,7 @@ query($n: Int!) {
 
 
 def score(
-    world: ShopWorld, customer: Customer, probability: float, band: str, **fields: Any
+    world: ShopWorld, customer: Customer, probability: float | None, band: str, **fields: Any
 ) -> RiskScore:
     return RiskScore(
         shop_id=world.shop.id,
@@ -160,20 +160,25 @@ async def test_shops_never_see_each_others_scores(
     foreign = await client.data(
         RISK, key=shop_a.admin, variables={"id": customer_id(shop_b.customers[0])}
     )
-    distribution = await client.data("{ riskDistribution { band count } }", key=shop_a.admin)
+    distribution = await client.data(
+        "{ riskDistribution { count bands { band count } } }", key=shop_a.admin
+    )
 
     risks = [edge["node"]["risk"] for edge in listing["customers"]["edges"]]
     assert [risk["probability"] for risk in risks if risk is not None] == [0.2]
     histories = [edge["node"]["riskHistory"] for edge in listing["customers"]["edges"]]
     assert sorted(len(points) for points in histories) == [0, 0, 1]
     assert foreign == {"customer": None}
-    assert distribution["riskDistribution"] == [
-        {"band": "LOW", "count": 1},
-        {"band": "MEDIUM", "count": 0},
-        {"band": "HIGH", "count": 0},
-        {"band": "CRITICAL", "count": 0},
-        {"band": "UNSCORED", "count": 0},
-    ]
+    assert distribution["riskDistribution"] == {
+        "count": 1,
+        "bands": [
+            {"band": "LOW", "count": 1},
+            {"band": "MEDIUM", "count": 0},
+            {"band": "HIGH", "count": 0},
+            {"band": "CRITICAL", "count": 0},
+            {"band": "UNSCORED", "count": 0},
+        ],
+    }
 
 
 async def test_a_hundred_scored_customers_take_as_many_queries_as_one(
@@ -209,7 +214,7 @@ async def test_analysts_read_scores_and_partners_do_not(
     session.add(score(shop_a, shop_a.customers[0], 0.55, "medium"))
     await session.commit()
     query = (
-        "{ riskDistribution { band count } "
+        "{ riskDistribution { bands { band count } } "
         "customers(first: 5) { edges { node { risk { band } } } } }"
     )
 
@@ -217,7 +222,7 @@ async def test_analysts_read_scores_and_partners_do_not(
     sql.clear()
     partner = await client.run(query, key=shop_a.keys[Role.PARTNER])
 
-    assert {"band": "MEDIUM", "count": 1} in analyst["riskDistribution"]
+    assert {"band": "MEDIUM", "count": 1} in analyst["riskDistribution"]["bands"]
     bands = [edge["node"]["risk"] for edge in analyst["customers"]["edges"]]
     assert bands.count({"band": "MEDIUM"}) == 1
     assert partner.get("data") is None
@@ -289,3 +294,41 @@ async def test_a_stored_unscored_row_reads_as_unscored_with_subscription_summari
             "summary": "2 skips, 1 pauses in the last 90 days; cancelled",
         }
     ]
+
+
+HISTOGRAM = """
+query($buckets: Int!) {
+  riskDistribution(buckets: $buckets) {
+    count
+    signs { sign count bands { band count } }
+    histogram { from to count bands { band count } signs { sign count } }
+  }
+}"""
+
+
+async def test_the_distribution_charts_signs_and_a_histogram(
+    client: GraphQLClient, session: AsyncSession, shop_a: ShopWorld
+) -> None:
+    first, second, third = shop_a.customers[:3]
+    session.add(score(shop_a, first, 0.95, "critical"))
+    session.add(score(shop_a, second, 0.2, "low"))
+    session.add(score(shop_a, third, None, "unscored", reasons=[]))
+    await session.commit()
+
+    data = await client.data(HISTOGRAM, key=shop_a.admin, variables={"buckets": 2})
+    refused = await client.run(HISTOGRAM, key=shop_a.admin, variables={"buckets": 0})
+
+    distribution = data["riskDistribution"]
+    assert distribution["count"] == 3
+    interval = distribution["signs"][0]
+    assert interval["sign"] == "INTERVAL"
+    # `score` gives a row an interval reason of strength 0.81 unless told otherwise.
+    assert interval["count"] == 2
+    assert {"band": "CRITICAL", "count": 1} in interval["bands"]
+    low, high = distribution["histogram"]
+    assert (low["from"], low["to"], low["count"]) == (0.0, 0.5, 1)
+    assert (high["from"], high["to"], high["count"]) == (0.5, 1.0, 1)
+    assert {"band": "LOW", "count": 1} in low["bands"]
+    assert {"sign": "INTERVAL", "count": 1} in high["signs"]
+    assert refused["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
+    assert refused["errors"][0]["path"] == ["riskDistribution"]
