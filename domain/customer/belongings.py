@@ -23,6 +23,7 @@ from domain.ingest.statements import fetch_all, table_of
 from domain.message.models import Message, Task
 from domain.order.models import Order
 from domain.risk.models import RiskScore
+from domain.risk.reasons import shown_mask
 from domain.subscription.models import Subscription
 
 _CONSENT = table_of(Consent)
@@ -164,5 +165,9 @@ async def restore_consents(
 
 async def restore_risk_score(session: AsyncSession, stored: Mapping[str, Any] | None) -> None:
     """Put back a score `take_risk_score` took (nothing for None)."""
-    if stored is not None:
-        await session.exec(insert(_RISK).values(**decode_row(RiskScore, stored)))
+    if stored is None:
+        return
+    row = decode_row(RiskScore, stored)
+    # Snapshots taken before scores kept their shown signs (migration 0008) lack them.
+    row.setdefault("shown_signs", shown_mask(row.get("reasons") or []))
+    await session.exec(insert(_RISK).values(**row))

@@ -170,7 +170,7 @@ def _search(shop_id: ShopId, search: str | None) -> ColumnElement[bool] | None:
     )
 
 
-def _risk_condition(shop_id: ShopId, risk: RiskFilter, dialect: str) -> ColumnElement[bool] | None:
+def _risk_condition(shop_id: ShopId, risk: RiskFilter) -> ColumnElement[bool] | None:
     """The score's band and shown signs as `risk` asks; None when it asks for nothing."""
     conditions: list[ColumnElement[bool]] = []
     if risk.bands:
@@ -178,7 +178,7 @@ def _risk_condition(shop_id: ShopId, risk: RiskFilter, dialect: str) -> ColumnEl
         thresholds = stored_thresholds(shop_id)
         conditions.append(band_condition(SCORE.probability, scored, risk.bands, thresholds))
     if risk.signs:
-        conditions.append(shows_any(SCORE.reasons, risk.signs, dialect))
+        conditions.append(shows_any(SCORE.shown_signs, risk.signs))
     return and_(*conditions) if conditions else None
 
 
@@ -303,10 +303,7 @@ async def list_customers(
     parameters = {SHOP_ID: shop_id, **page_parameters(CUSTOMER_SORTS[sort], request)}
     conditions = [
         condition
-        for condition in (
-            _search(shop_id, search),
-            _risk_condition(shop_id, risk, dialect_of(session)),
-        )
+        for condition in (_search(shop_id, search), _risk_condition(shop_id, risk))
         if condition is not None
     ]
     if sort is CustomerSort.RISK:
@@ -332,7 +329,7 @@ async def count_customers(
     statement = select(func.count()).select_from(source).where(CUSTOMER.shop_id == shop_id)
     for condition in (
         _search(shop_id, search),
-        _risk_condition(shop_id, risk, dialect_of(session)),
+        _risk_condition(shop_id, risk),
     ):
         if condition is not None:
             statement = statement.where(condition)

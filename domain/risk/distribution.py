@@ -64,7 +64,7 @@ async def risk_distribution(
     score = _SCORE.c
     dialect = dialect_of(session)
     bucket = _bucket(score.probability, buckets, dialect)
-    shown = [func.count(case((shows_any(score.reasons, {sign}, dialect), 1))) for sign in SIGNS]
+    shown = [func.count(case((shows_any(score.shown_signs, {sign}), 1))) for sign in SIGNS]
     statement = (
         select(score.band, bucket, func.count(), *shown)
         .where(score.shop_id == shop_id)

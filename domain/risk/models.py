@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Index, UniqueConstraint
+from sqlalchemy import ForeignKeyConstraint, Index, SmallInteger, UniqueConstraint
 from sqlmodel import Field
 
 from domain.db import JSONValue, TenantModel, UTCDateTime, utcnow
@@ -36,6 +36,9 @@ class RiskScore(TenantModel, table=True):
     expected_spend: int | None = None
     band: str = Field(default="unscored", max_length=16)
     reasons: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONValue)
+    # The signs `reasons` show (strength at least `signs.SHOWN_AT`), one bit per sign
+    # (`reasons.sign_mask`): what sign filters and the distribution read, without the JSON.
+    shown_signs: int = Field(default=0, sa_type=SmallInteger)
     horizon_days: int = 90
     as_of: datetime = Field(sa_type=UTCDateTime)
     model_version: str = Field(default="", max_length=64)

@@ -1,4 +1,4 @@
-"""Reads of stored risk scores for the API: current scores, history and band counts."""
+"""Reads of stored risk scores for the API: current scores, history and sign filters."""
 
 import uuid
 from collections.abc import Collection, Mapping
@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy
-from sqlalchemy import ColumnElement, exists, func, literal_column
+from sqlalchemy import ColumnElement, SmallInteger, func, literal_column
 from sqlmodel import col, select
 
 from domain.db import AsyncSession
@@ -16,7 +16,8 @@ from domain.ids import ShopId
 from domain.queries import rows
 from domain.risk.bands import Band
 from domain.risk.models import RiskScore, RiskScoreHistory
-from domain.risk.signs import SHOWN_AT, Evidence, Sign
+from domain.risk.reasons import sign_mask
+from domain.risk.signs import Evidence, Sign
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,29 +184,10 @@ def summary_of(sign: Sign, evidence: Mapping[str, float]) -> str:
     return one.summary(sign, 0)
 
 
-def shows_any(
-    reasons: ColumnElement[Any], signs: Collection[Sign], dialect: str
-) -> ColumnElement[bool]:
-    """Stored `reasons` (a JSON array, see `domain.risk.reasons`) hold one of `signs` with a
-    strength of at least `SHOWN_AT`: the sign shows. False for no signs; NULL reasons never show.
-    """
-    names = sorted({sign.name.lower() for sign in signs})
-    if not names:
+def shows_any(shown: ColumnElement[int], signs: Collection[Sign]) -> ColumnElement[bool]:
+    """A stored score's `shown_signs` hold one of `signs` (strength at least `SHOWN_AT` in its
+    reasons): the sign shows. False for no signs."""
+    mask = sign_mask(signs)
+    if not mask:
         return sqlalchemy.false()
-    if dialect == "postgresql":
-        # Sign names are our own identifiers, so the path is a constant: one plan per set.
-        alternatives = " || ".join(f'@.sign == "{name}"' for name in names)
-        path = f"$[*] ? (({alternatives}) && @.strength >= {SHOWN_AT!r})"
-        shown: ColumnElement[bool] = func.jsonb_path_exists(
-            reasons, literal_column(f"'{path}'::jsonpath")
-        )
-        return shown
-    element = func.json_each(reasons).table_valued("value").alias("reason")
-    return exists(
-        sqlalchemy.select(literal_column("1"))
-        .select_from(element)
-        .where(
-            func.json_extract(element.c.value, "$.sign").in_(names),
-            func.json_extract(element.c.value, "$.strength") >= SHOWN_AT,
-        )
-    )
+    return shown.bitwise_and(literal_column(str(mask), SmallInteger())) != 0

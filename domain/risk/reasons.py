@@ -7,7 +7,7 @@ template per (sign, evidence shape), because a million customers' reasons built 
 a time would cost more than fitting the model.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,29 @@ def reason_documents(scores: RiskScores) -> list[str]:
     return [
         "[" + ",".join(part for part in parts if part) + "]" for parts in zip(*ranked, strict=True)
     ]
+
+
+def sign_mask(signs: Iterable[Sign]) -> int:
+    """The bits of `signs` in a `shown_signs` mask: bit `sign` for each."""
+    mask = 0
+    for sign in signs:
+        mask |= 1 << int(sign)
+    return mask
+
+
+def shown_masks(scores: RiskScores) -> NDArray[np.int16]:
+    """Per customer, the bits (`sign_mask`) of the signs its stored reasons show: among the
+    reasons, with the stored (rounded) strength at least `SHOWN_AT`."""
+    stored = np.round(scores.strength, DECIMALS)
+    shown = scores.applies & (stored >= SHOWN_AT) & scores.scorable[:, np.newaxis]
+    bits = np.array([1 << int(sign) for sign in Sign], dtype=np.int16)
+    masks: NDArray[np.int16] = (shown.astype(np.int16) * bits).sum(axis=1).astype(np.int16)
+    return masks
+
+
+def shown_mask(reasons: Sequence[Any]) -> int:
+    """`shown_masks` of one customer's stored reasons (elements as `reason_documents` writes)."""
+    return sign_mask(Sign[name.upper()] for name in stored_signs(reasons).shown)
 
 
 def top_signs(scores: RiskScores) -> NDArray[np.int8]:

@@ -23,7 +23,7 @@ from domain.jobs import Job, Jobs
 from domain.risk.bands import BANDS, BandThresholds, assign_bands, get_band_thresholds
 from domain.risk.history import Purchases, SubscriptionColumns, subset
 from domain.risk.loading import UuidArray
-from domain.risk.reasons import reason_documents
+from domain.risk.reasons import reason_documents, shown_masks
 from domain.risk.scoring import RiskScores, score_with_profile
 from domain.risk.state import FittedState
 from domain.risk.writing import BandChange, ScoreRows, score_writer
@@ -147,6 +147,7 @@ def score_rows(ids: UuidArray, scores: RiskScores, thresholds: BandThresholds) -
         expected_spend=np.where(scorable, scores.expected_spend, np.nan),
         bands=names[codes].tolist(),
         reasons=reason_documents(scores),
+        shown=shown_masks(scores),
     )
 
 

@@ -33,6 +33,7 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -78,6 +79,7 @@ BATCH = Table(
     Column("expected_spend", BigInteger),
     Column("band", String(16), nullable=False),
     Column("reasons", Text().with_variant(JSONB(), "postgresql"), nullable=False),
+    Column("shown_signs", SmallInteger, nullable=False),
     Column("recorded_probability", Float),
     Column("history", Boolean, nullable=False),
     prefixes=["TEMPORARY"],
@@ -94,6 +96,7 @@ class ScoreRows:
     expected_spend: FloatArray
     bands: list[str]
     reasons: list[str]  # JSON arrays
+    shown: NDArray[np.int16]  # the signs the reasons show, as `reasons.sign_mask` bits
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +159,7 @@ class ScoreWriter:
             "expected_spend": batch.c.expected_spend,
             "band": batch.c.band,
             "reasons": batch.c.reasons,
+            "shown_signs": batch.c.shown_signs,
             "horizon_days": literal(self.horizon_days),
             "as_of": literal(self.as_of, UTCDateTime()),
             "model_version": literal(self.model_version),
@@ -217,6 +221,7 @@ async def write_few(
     spend = _spend(rows.expected_spend)
     recorded = _nullable(changes.recorded)
     reasons = [json.loads(document) for document in rows.reasons]
+    shown: list[int] = rows.shown.tolist()
     current = [
         {
             "shop_id": shop_id,
@@ -226,6 +231,7 @@ async def write_few(
             "expected_spend": spend[n],
             "band": rows.bands[n],
             "reasons": reasons[n],
+            "shown_signs": shown[n],
             "horizon_days": horizon_days,
             "as_of": as_of,
             "model_version": model_version,
@@ -342,6 +348,7 @@ def _columns(rows: ScoreRows, changes: Changes, now: datetime) -> Sequence[Seque
         _spend(rows.expected_spend),
         rows.bands,
         rows.reasons,
+        rows.shown.tolist(),
         _nullable(changes.recorded),
         changes.history.tolist(),
     )

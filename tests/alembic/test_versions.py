@@ -8,9 +8,13 @@ from sqlalchemy import text, update
 
 from domain.customer.models import Customer
 from domain.db import AsyncSession
-from domain.ingest.statements import table_of
+from domain.ids import ShopId
+from domain.ingest.statements import dialect_name, table_of
+from domain.risk.models import RiskScore
+from domain.risk.service import recompute_risk
 from domain.shop.models import Shop
 from tests.domain.ingest.records import customer_aggregates, ingest, mixed_batches
+from tests.domain.risk.shops import AS_OF, current_scores, edge_case_shop
 from tests.factories.customer import make_connection
 
 VERSIONS = Path(__file__).resolve().parents[2] / "alembic" / "versions"
@@ -40,3 +44,21 @@ async def test_0004_backfills_the_first_product_ingest_keeps(
     await (await session.connection()).execute(text(backfill))
 
     assert await customer_aggregates(session) == kept
+
+
+async def test_0008_fills_the_shown_signs_the_scorer_writes(session: AsyncSession) -> None:
+    edge = await edge_case_shop(session)
+    await recompute_risk(session, ShopId(edge.shop.id), as_of=AS_OF)
+    written = {
+        key: score.shown_signs for key, score in (await current_scores(session, edge.shop)).items()
+    }
+    assert any(written.values())
+    await session.exec(update(table_of(RiskScore)).values(shown_signs=0))
+
+    fill = _version("0008_risk_shown_signs").fill(dialect_name(session))
+    await (await session.connection()).execute(text(fill))
+
+    filled = {
+        key: score.shown_signs for key, score in (await current_scores(session, edge.shop)).items()
+    }
+    assert filled == written

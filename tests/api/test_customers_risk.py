@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from domain.customer.models import Customer
 from domain.db import AsyncSession
 from domain.risk.models import RiskScore
+from domain.risk.reasons import shown_mask
 from tests.api.conftest import GraphQLClient, StatementLog
 from tests.api.test_batching import add_customers
 from tests.api.test_risk import AS_OF
@@ -70,7 +71,10 @@ async def scored(session: AsyncSession) -> tuple[ShopWorld, dict[str, Customer]]
                     customer_id=customer.id,
                     probability=sample.probability,
                     band=sample.band,
-                    reasons=[reason(sign, strength) for sign, strength in sample.reasons],
+                    reasons=(
+                        listed := [reason(sign, strength) for sign, strength in sample.reasons]
+                    ),
+                    shown_signs=shown_mask(listed),
                     as_of=AS_OF,
                 )
             )
@@ -83,7 +87,8 @@ async def scored(session: AsyncSession) -> tuple[ShopWorld, dict[str, Customer]]
                 customer_id=customer.id,
                 probability=0.99,
                 band="critical",
-                reasons=[reason("interval", 1.0)],
+                reasons=(listed := [reason("interval", 1.0)]),
+                shown_signs=shown_mask(listed),
                 as_of=AS_OF,
             )
         )
@@ -277,7 +282,8 @@ async def test_a_hundred_customers_by_risk_take_as_many_queries_as_one(
                 customer_id=customer.id,
                 probability=(0.76 if index % 2 else 0.1) + index / 1000,
                 band="high" if index % 2 else "low",
-                reasons=[reason("interval", 0.9), reason("basket", 0.1)],
+                reasons=(listed := [reason("interval", 0.9), reason("basket", 0.1)]),
+                shown_signs=shown_mask(listed),
                 as_of=AS_OF,
             )
         )

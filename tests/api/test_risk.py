@@ -9,6 +9,7 @@ from api.relay import encode_id
 from domain.customer.models import Customer
 from domain.db import AsyncSession
 from domain.risk.models import RiskScore, RiskScoreHistory
+from domain.risk.reasons import shown_mask
 from domain.shop.models import Role
 from tests.api.conftest import GraphQLClient, StatementLog
 from tests.api.test_batching import add_customers
@@ -68,7 +69,8 @@ def score(
         expected_purchases=fields.pop("expected_purchases", 0.4),
         expected_spend=fields.pop("expected_spend", 3280),
         band=band,
-        reasons=fields.pop("reasons", [INTERVAL]),
+        reasons=(reasons := fields.pop("reasons", [INTERVAL])),
+        shown_signs=shown_mask(reasons),
         horizon_days=90,
         as_of=AS_OF,
         model_version="test",

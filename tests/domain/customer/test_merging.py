@@ -15,6 +15,7 @@ from domain.audit.models import AuditLog
 from domain.campaign.models import Campaign, Enrollment
 from domain.connection.models import Connection
 from domain.consent.models import Channel, Consent, ConsentStatus
+from domain.customer.belongings import restore_risk_score, take_risk_score
 from domain.customer.evidence import merges_of_customers
 from domain.customer.merging import merge_customers, unmerge_customer
 from domain.customer.models import Customer, CustomerIdentity, CustomerMerge
@@ -35,10 +36,12 @@ from domain.message.models import Task
 from domain.order.models import Order
 from domain.platforms import CustomerRecord, RecordBatch, SubscriptionRecord
 from domain.risk.models import RiskScore
+from domain.risk.reasons import shown_mask, sign_mask
+from domain.risk.signs import Sign
 from domain.shop.models import Shop
 from domain.subscription.models import Subscription
 from tests.domain.ingest.records import T0, customer_of, ingest, order
-from tests.factories.customer import make_connection
+from tests.factories.customer import make_connection, make_customer
 from tests.factories.shop import make_shop
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -343,3 +346,36 @@ async def test_a_shared_campaign_cycle_blocks_the_merge(session: AsyncSession, s
         await merge_customers(
             session, ShopId(shop.id), pair.survivor.id, pair.absorbed.id, actor="s", now=NOW
         )
+
+
+async def test_a_score_snapshot_from_before_shown_signs_gets_them_back(
+    session: AsyncSession, shop: Shop
+) -> None:
+    customer = await make_customer(session, shop=shop)
+    reasons: list[dict[str, Any]] = [
+        {"sign": "basket", "strength": 0.7, "contribution": 0.1, "evidence": {}},
+        {"sign": "interval", "strength": 0.3, "contribution": 0.05, "evidence": {}},
+    ]
+    session.add(
+        RiskScore(
+            shop_id=shop.id,
+            customer_id=customer.id,
+            probability=0.6,
+            band="medium",
+            reasons=reasons,
+            shown_signs=shown_mask(reasons),
+            as_of=T0,
+        )
+    )
+    await session.flush()
+    snapshot = await take_risk_score(session, ShopId(shop.id), customer.id)
+    assert snapshot is not None
+    del snapshot["shown_signs"]  # what a merge recorded before migration 0008 holds
+
+    await restore_risk_score(session, snapshot)
+
+    score = table_of(RiskScore)
+    (row,) = await fetch_all(
+        session, select(score.c.shown_signs).where(score.c.customer_id == customer.id)
+    )
+    assert row[0] == sign_mask([Sign.BASKET])

@@ -15,6 +15,7 @@ from domain.ids import ShopId
 from domain.pagination import PageRequest, Position
 from domain.risk.bands import BANDS, Band, BandThresholds, set_band_thresholds
 from domain.risk.models import RiskScore
+from domain.risk.reasons import shown_mask
 from domain.risk.signs import SHOWN_AT, Sign
 from domain.shop.models import Shop
 from tests.factories.customer import make_customer
@@ -37,7 +38,8 @@ async def scored(
             customer_id=customer.id,
             probability=probability,
             band=band.value,
-            reasons=[reason(sign, strength) for sign, strength in signs],
+            reasons=(reasons := [reason(sign, strength) for sign, strength in signs]),
+            shown_signs=shown_mask(reasons),
             as_of=AS_OF,
         )
     )

@@ -161,7 +161,8 @@ async def current_scores(session: AsyncSession, shop: Shop) -> dict[uuid.UUID, R
 
 async def stored_now(session: AsyncSession, shop: Shop) -> dict[uuid.UUID, tuple[Any, ...]]:
     """The shop's current scores as plain values (ORM objects change under later reads)."""
-    return {key: comparable(score) for key, score in (await current_scores(session, shop)).items()}
+    scores = await current_scores(session, shop)
+    return {key: (*comparable(score), score.shown_signs) for key, score in scores.items()}
 
 
 async def history_rows(session: AsyncSession, shop: Shop) -> list[RiskScoreHistory]:

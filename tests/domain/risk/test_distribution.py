@@ -12,6 +12,7 @@ from domain.ids import ShopId
 from domain.risk.bands import BANDS, Band, BandThresholds
 from domain.risk.distribution import risk_distribution
 from domain.risk.models import RiskScore
+from domain.risk.reasons import shown_mask
 from domain.risk.signs import SHOWN_AT, Sign
 from domain.shop.models import Shop
 from tests.factories.customer import make_customer
@@ -48,6 +49,7 @@ async def _scored(session: AsyncSession, shop: Shop) -> None:
                 probability=probability,
                 band=THRESHOLDS.band_of(probability).value,
                 reasons=reasons,
+                shown_signs=shown_mask(reasons),
                 as_of=AS_OF,
             )
         )

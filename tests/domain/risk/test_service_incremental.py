@@ -9,9 +9,10 @@ from domain.ids import ShopId
 from domain.jobs import Job
 from domain.order.models import OrderStatus
 from domain.risk.bands import Band, BandThresholds, get_band_thresholds, set_band_thresholds
+from domain.risk.reasons import sign_mask
 from domain.risk.schedule import parse_customer_ids
 from domain.risk.service import recompute_risk, rescore_customers
-from domain.risk.signs import SHOWN_AT
+from domain.risk.signs import SHOWN_AT, Sign
 from tests.domain.risk.shops import (
     AS_OF,
     RecordingJobs,
@@ -127,6 +128,7 @@ async def test_a_full_run_announces_each_change_with_its_top_and_shown_signs(
         assert (event["previous_band"], event["band"]) == (None, score.band)
         assert event["top_sign"] == (score.reasons[0]["sign"] if score.reasons else None)
         assert event["signs"] == ",".join(shown)
+        assert score.shown_signs == sign_mask(Sign[name.upper()] for name in shown)
         assert event["probability"] == score.probability
     assert shown_somewhere
 

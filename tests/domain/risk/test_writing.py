@@ -30,6 +30,7 @@ def _rows(ids: list[uuid.UUID], night: Night) -> ScoreRows:
         expected_spend=np.full(len(ids), 1000.0),
         bands=night[1],
         reasons=["[]"] * len(ids),
+        shown=np.zeros(len(ids), dtype=np.int16),
     )
 
 
