@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, or_, true
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, or_, true, tuple_
 from sqlalchemy.sql.elements import UnaryExpression
 
 from domain.errors import InvalidInput, InvalidPageSize
@@ -167,8 +167,11 @@ def beyond_cursor(
         if shape.backward:
             return or_(column.is_not(None), and_(column.is_(None), past_id))
         return and_(column.is_(None), past_id)
-    value: BindParameter[Any] = bindparam(CURSOR_VALUE)
-    same_or_past = or_(past(column, value), and_(column == value, past_id))
+    value: BindParameter[Any] = bindparam(CURSOR_VALUE, type_=column.type)
+    cursor_id: BindParameter[Any] = bindparam(CURSOR_ID, type_=id_column.type)
+    # A row comparison, so an index on (column, id) starts at the cursor itself even inside a
+    # long run of equal values (thousands of customers with one order); NULL is never past.
+    same_or_past = past(tuple_(column, id_column), tuple_(value, cursor_id))
     if not sort.nullable:
         return same_or_past
     if shape.backward:

@@ -1,13 +1,13 @@
-"""Customer listings by risk on a million customers: pages, counts and the risk distribution,
-beside the plain page.
+"""Customer listings on a million customers: by risk with band and sign filters, deep pages
+of other sorts, counts and the risk distribution, beside the plain page.
 
-    .venv/bin/python -m bench.risk_listing [DATABASE_URL] [--repeat 7]
+    .venv/bin/python -m bench.customer_listing [DATABASE_URL] [--repeat 7]
         [--customers 1000000] [--orders 10000000] [--seed 1]
 
 Reads the shop `bench/recompute.py` seeds and scores (run that first; DATABASE_URL defaults
 the same way, to KIZUKI_BENCH_DATABASE_URL, then to `kizuki_bench_recompute` on 127.0.0.1).
 Each listing is `list_customers` and `count_customers` as `customers(…)` calls them, 100 per
-page; deep pages start after a cursor taken from the risk order itself. The baseline, in the
+page; deep pages start after a cursor taken from the listing's own order. The baseline, in the
 same run, is the plainest page there is: the first 100 customers by creation, unfiltered.
 The tables are vacuumed and analysed first, as autovacuum would have left them. Nothing is
 written.
@@ -19,14 +19,25 @@ import os
 import statistics
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlmodel import col, select
+from sqlalchemy import ColumnElement
+from sqlalchemy import select as sa_select
+from sqlmodel import select
 
 from bench.database import BenchSetupError, check_postgres, vacuum
 from bench.recompute_data import shop_name
-from domain.customer.service import CustomerSort, RiskFilter, count_customers, list_customers
+from domain.customer.models import Customer
+from domain.customer.service import (
+    CUSTOMER_SORTS,
+    CustomerSort,
+    RiskFilter,
+    count_customers,
+    list_customers,
+)
 from domain.db import AsyncSession, create_engine, session_factory
 from domain.ids import ShopId
+from domain.ingest.statements import fetch_all, table_of
 from domain.pagination import PageRequest, Position
 from domain.risk.bands import Band
 from domain.risk.distribution import risk_distribution
@@ -45,7 +56,7 @@ class Listing:
     descending: bool = True
     bands: frozenset[Band] = field(default_factory=frozenset)
     signs: frozenset[Sign] = field(default_factory=frozenset)
-    # Start after the customer at this position of the risk order (highest first).
+    # Start after the customer at this position of the listing's order.
     after: int | None = None
     count: bool = True
 
@@ -68,6 +79,21 @@ LISTINGS = (
         signs=frozenset({Sign.BASKET}),
     ),
     Listing("by RISK, riskBands: [LOW, HIGH]", bands=frozenset({Band.LOW, Band.HIGH})),
+    Listing("by ORDER_COUNT, lowest first", CustomerSort.ORDER_COUNT, False, count=False),
+    Listing(
+        "by ORDER_COUNT, lowest first, after the 50,000th",
+        CustomerSort.ORDER_COUNT,
+        False,
+        after=50_000,
+        count=False,
+    ),
+    Listing(
+        "by TOTAL_SPENT, lowest first, after the 150,000th",
+        CustomerSort.TOTAL_SPENT,
+        False,
+        after=150_000,
+        count=False,
+    ),
     Listing(
         "by ORDER_COUNT, riskBands: [HIGH]",
         CustomerSort.ORDER_COUNT,
@@ -77,21 +103,32 @@ LISTINGS = (
 BASELINE = Listing("by ORDER_COUNT, no filter (baseline)", CustomerSort.ORDER_COUNT)
 
 
-async def cursor_at(session: AsyncSession, shop_id: ShopId, position: int) -> Position:
-    """The risk order's cursor at `position` (0-based), highest probability first."""
-    score = select(RiskScore.probability, RiskScore.customer_id).where(
-        col(RiskScore.shop_id) == shop_id, col(RiskScore.probability).is_not(None)
-    )
-    ordered = score.order_by(col(RiskScore.probability).desc(), col(RiskScore.customer_id).desc())
-    probability, customer_id = (await session.exec(ordered.offset(position).limit(1))).one()
-    return Position(probability, customer_id)
+async def cursor_at(
+    session: AsyncSession, shop_id: ShopId, listing: Listing, position: int
+) -> Position:
+    """The cursor of the row at `position` (0-based) of `listing`'s order, filters aside."""
+    value: ColumnElement[Any]
+    key: ColumnElement[Any]
+    if listing.sort is CustomerSort.RISK:
+        score = table_of(RiskScore).c
+        value, key, owner = score.probability, score.customer_id, score.shop_id
+    else:
+        value, key = CUSTOMER_SORTS[listing.sort].column, table_of(Customer).c.id
+        owner = table_of(Customer).c.shop_id
+    order = (value.desc(), key.desc()) if listing.descending else (value.asc(), key.asc())
+    where = (owner == shop_id, value.is_not(None))
+    statement = sa_select(value, key).where(*where).order_by(*order).offset(position).limit(1)
+    ((found, row_id),) = await fetch_all(session, statement)
+    return Position(found, row_id)
 
 
 async def measure(
     session: AsyncSession, shop_id: ShopId, listing: Listing, repeat: int
 ) -> tuple[float, int, float | None, int | None]:
     """Median page time (ms), rows on the page, count time (ms) and the count."""
-    cursor = None if listing.after is None else await cursor_at(session, shop_id, listing.after)
+    cursor = (
+        None if listing.after is None else await cursor_at(session, shop_id, listing, listing.after)
+    )
     request = PageRequest(size=PAGE, descending=listing.descending, cursor=cursor)
     risk = RiskFilter(listing.bands, listing.signs)
     seconds: list[float] = []
