@@ -94,6 +94,14 @@ LISTINGS = (
         after=150_000,
         count=False,
     ),
+    Listing("by LAST_ORDER_AT, newest first", CustomerSort.LAST_ORDER_AT, count=False),
+    Listing(
+        "by LAST_ORDER_AT, newest first, after the 300,000th",
+        CustomerSort.LAST_ORDER_AT,
+        after=300_000,
+        count=False,
+    ),
+    Listing("by LAST_ORDER_AT, oldest first", CustomerSort.LAST_ORDER_AT, False, count=False),
     Listing(
         "by ORDER_COUNT, riskBands: [HIGH]",
         CustomerSort.ORDER_COUNT,

@@ -20,6 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 SORTS = (
     ('ix_customer_created', 'created_at'),
+    ('ix_customer_last_order', 'last_order_at'),
     ('ix_customer_total_spent', 'total_spent'),
     ('ix_customer_order_count', 'order_count'),
 )

@@ -16,7 +16,7 @@ class Customer(TenantModel, table=True):
         # Listing sorts end with the id, their tie-breaker: a page starts at its cursor even
         # among many equal values (most customers have one order).
         Index("ix_customer_created", "shop_id", "created_at", "id"),
-        Index("ix_customer_last_order", "shop_id", "last_order_at"),
+        Index("ix_customer_last_order", "shop_id", "last_order_at", "id"),
         Index("ix_customer_total_spent", "shop_id", "total_spent", "id"),
         Index("ix_customer_order_count", "shop_id", "order_count", "id"),
         Index("ix_customer_email", "shop_id", "email"),

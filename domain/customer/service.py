@@ -6,11 +6,12 @@ the ones every page runs are built once (see `domain.queries`).
 
 Listings may filter by risk band and shown sign (a join with `risk_score` on (shop,
 customer)) and sort by the current risk. Customers without a probability (never scored, or not
-scorable) sort last in both directions; never-scored ones match no band or sign filter. The
-risk order is read in two parts, scored customers then the others, so that a page of the
-scored ones walks the `risk_score (shop_id, probability, customer_id)` index from the cursor
-instead of sorting the whole shop; the second part is read only when the first does not fill
-the page. A band filter is a range of probability on that index (`band_condition`).
+scorable) sort last in both directions; never-scored ones match no band or sign filter. A
+sort that may be NULL (risk, last order) is read in two parts, customers with a value then the
+others, so that a page of the first walks an index on (shop_id, value, id) — for risk
+`risk_score (shop_id, probability, customer_id)` — from the cursor instead of sorting the
+whole shop; the second part is read only when the first does not fill the page. A band filter
+is a range of probability on that index (`band_condition`).
 """
 
 import uuid
@@ -184,7 +185,7 @@ def _risk_condition(shop_id: ShopId, risk: RiskFilter) -> ColumnElement[bool] | 
 
 @cache
 def _customer_page(sort: CustomerSort, shape: PageShape, scored: bool) -> Select[Any]:
-    """A page's statement (any sort but risk); `scored`: joined with the current scores."""
+    """A page's statement for a sort never NULL; `scored`: joined with the current scores."""
     column = CUSTOMER_SORTS[sort]
     statement = select(*_CUSTOMER_COLUMNS)
     if scored:
@@ -196,41 +197,67 @@ def _customer_page(sort: CustomerSort, shape: PageShape, scored: bool) -> Select
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Split:
+    """Where a nullable sort's two parts read: rows with a value (driven by the index on
+    (shop, value, key)), rows without one; the row key and its shop column."""
+
+    present: FromClause
+    missing: FromClause
+    key: ColumnElement[Any]
+    shop: ColumnElement[Any]
+
+
+def _split_of(sort: CustomerSort, scored: bool) -> _Split:
+    if sort is CustomerSort.RISK:
+        return _Split(SCORES_WITH_CUSTOMERS, SCORED_CUSTOMERS, SCORE.customer_id, SCORE.shop_id)
+    source = SCORED_CUSTOMERS if scored else CUSTOMER_TABLE
+    return _Split(source, source, CUSTOMER.id, CUSTOMER.shop_id)
+
+
+def _selected(sort: CustomerSort) -> list[ColumnElement[Any]]:
+    if sort is CustomerSort.RISK:
+        return [*_CUSTOMER_COLUMNS, SCORE.probability.label(RISK_NAME)]
+    return list(_CUSTOMER_COLUMNS)
+
+
 @cache
-def _scored_part(shape: PageShape) -> Select[Any] | None:
-    """Customers with a probability past the cursor, in fetch order; None when the cursor is
-    among the unscored and the fetch goes on from there (every scored customer is before)."""
+def _present_part(sort: CustomerSort, shape: PageShape, scored: bool) -> Select[Any] | None:
+    """Customers with a value of the (nullable) `sort` past the cursor, in fetch order; None
+    when the cursor is among those without and the fetch goes on (every one with is before)."""
     if shape.null_cursor and not shape.backward:
         return None
     down = shape.descending != shape.backward
-    probability, key = SCORE.probability, SCORE.customer_id
+    value = CUSTOMER_SORTS[sort].column
+    split = _split_of(sort, scored)
+    key = split.key
     statement = (
-        select(*_CUSTOMER_COLUMNS, probability.label(RISK_NAME))
-        .select_from(SCORES_WITH_CUSTOMERS)
-        .where(shop_of(SCORE.shop_id), probability.is_not(None))
+        select(*_selected(sort))
+        .select_from(split.present)
+        .where(shop_of(split.shop), value.is_not(None))
     )
     if shape.null_cursor is False:
-        value: ColumnElement[Any] = bindparam(CURSOR_VALUE, type_=probability.type)
+        cursor_value: ColumnElement[Any] = bindparam(CURSOR_VALUE, type_=value.type)
         cursor_id: ColumnElement[Any] = bindparam(CURSOR_ID, type_=key.type)
-        # A row comparison: the (shop_id, probability, customer_id) index starts at the cursor
-        # itself, even inside a run of equal probabilities (thousands tie at the clip).
-        position, cursor = tuple_(probability, key), tuple_(value, cursor_id)
+        # A row comparison: an index on (shop_id, value, id) starts at the cursor itself,
+        # even inside a run of equal values (thousands of scores tie at the clip).
+        position, cursor = tuple_(value, key), tuple_(cursor_value, cursor_id)
         statement = statement.where(position < cursor if down else position > cursor)
-    order = (probability.desc(), key.desc()) if down else (probability.asc(), key.asc())
+    order = (value.desc(), key.desc()) if down else (value.asc(), key.asc())
     return statement.order_by(*order).limit(bindparam(FETCH))
 
 
 @cache
-def _unscored_part(shape: PageShape) -> Select[Any] | None:
-    """Customers without a probability past the cursor, in fetch order; None when the cursor
-    is among the scored and the fetch goes back from there (every unscored one is after)."""
+def _missing_part(sort: CustomerSort, shape: PageShape, scored: bool) -> Select[Any] | None:
+    """Customers without a value of `sort` past the cursor, in fetch order (by id); None when
+    the cursor is among those with one and the fetch goes back (every one without is after)."""
     if shape.null_cursor is False and shape.backward:
         return None
     down = shape.descending != shape.backward
     statement = (
-        select(*_CUSTOMER_COLUMNS, SCORE.probability.label(RISK_NAME))
-        .select_from(SCORED_CUSTOMERS)
-        .where(shop_of(CUSTOMER.shop_id), SCORE.probability.is_(None))
+        select(*_selected(sort))
+        .select_from(_split_of(sort, scored).missing)
+        .where(shop_of(CUSTOMER.shop_id), CUSTOMER_SORTS[sort].column.is_(None))
     )
     if shape.null_cursor:
         cursor_id: ColumnElement[Any] = bindparam(CURSOR_ID)
@@ -240,17 +267,20 @@ def _unscored_part(shape: PageShape) -> Select[Any] | None:
     )
 
 
-async def _risk_rows(
+async def _split_rows(
     session: AsyncSession,
+    sort: CustomerSort,
     request: PageRequest,
     parameters: dict[str, Any],
     conditions: list[ColumnElement[bool]],
-) -> list[RankedCustomerRow]:
-    """The rows of a page by risk, in fetch order: the part the fetch starts in, then the
-    other one only if the first did not fill it."""
+    scored: bool,
+) -> list[CustomerRow]:
+    """The rows of a page by a nullable sort, in fetch order: the part the fetch starts in,
+    then the other one only if the first did not fill it."""
     shape = request.shape
-    parts = (_scored_part(shape), _unscored_part(shape))
-    found: list[RankedCustomerRow] = []
+    parts = (_present_part(sort, shape, scored), _missing_part(sort, shape, scored))
+    make = RankedCustomerRow if sort is CustomerSort.RISK else CustomerRow
+    found: list[CustomerRow] = []
     fetch = int(parameters[FETCH])
     for statement in reversed(parts) if request.backward else parts:
         if statement is None or len(found) >= fetch:
@@ -258,7 +288,7 @@ async def _risk_rows(
         for condition in conditions:
             statement = statement.where(condition)
         read = await rows(session, statement, {**parameters, FETCH: fetch - len(found)})
-        found += [RankedCustomerRow(*row) for row in read]
+        found += [make(*row) for row in read]
     return found
 
 
@@ -306,9 +336,9 @@ async def list_customers(
         for condition in (_search(shop_id, search), _risk_condition(shop_id, risk))
         if condition is not None
     ]
-    if sort is CustomerSort.RISK:
-        ranked = await _risk_rows(session, request, parameters, conditions)
-        return to_page(ranked, request)
+    if CUSTOMER_SORTS[sort].nullable:
+        split = await _split_rows(session, sort, request, parameters, conditions, bool(risk))
+        return to_page(split, request)
     statement = _customer_page(sort, request.shape, bool(risk))
     for condition in conditions:
         statement = statement.where(condition)
