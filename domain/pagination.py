@@ -3,7 +3,9 @@
 A listing is sorted by one column then by `id` (the tie-breaker), so every row has a unique
 `Position`. A page asks for `size` rows after (or, backward, before) a position. NULLs of a
 nullable sort column come last in both directions, so "most recent first" never starts with
-customers who never ordered.
+customers who never ordered; such a listing reads its rows in two parts, those with a value
+and then the others (see `domain.customer.service`), so `order_by` and `beyond_cursor` serve
+sorts that are never NULL.
 
 Pages of one `PageShape` (direction, order, kind of cursor) run the same statement, built once:
 `order_by` and `beyond_cursor` name the size and the cursor as parameters, and
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, case, or_, true, tuple_
+from sqlalchemy import BindParameter, ColumnElement, bindparam, true, tuple_
 from sqlalchemy.sql.elements import UnaryExpression
 
 from domain.errors import InvalidInput, InvalidPageSize
@@ -136,15 +138,11 @@ def order_by(
     sort: SortColumn, id_column: ColumnElement[Any], shape: PageShape
 ) -> list[UnaryExpression[Any]]:
     """ORDER BY terms in fetch order (a backward page is fetched in reverse, then flipped)."""
+    _never_null(sort)
     descending = shape.descending != shape.backward
-    terms: list[UnaryExpression[Any]] = []
-    if sort.nullable:
-        # NULLs last in the listing: 0 before 1 forward, the reverse when fetching backward.
-        flag = case((sort.column.is_(None), 1), else_=0)
-        terms.append(flag.desc() if shape.backward else flag.asc())
-    terms.append(sort.column.desc() if descending else sort.column.asc())
-    terms.append(id_column.desc() if descending else id_column.asc())
-    return terms
+    if descending:
+        return [sort.column.desc(), id_column.desc()]
+    return [sort.column.asc(), id_column.asc()]
 
 
 def beyond_cursor(
@@ -152,31 +150,22 @@ def beyond_cursor(
 ) -> ColumnElement[bool]:
     """Rows strictly past the cursor (`CURSOR_VALUE`, `CURSOR_ID`) in fetch order; every row
     when the shape has no cursor."""
+    _never_null(sort)
     if shape.null_cursor is None:
         return true()
     descending = shape.descending != shape.backward
-    column = sort.column
-
-    def past(left: ColumnElement[Any], right: Any) -> ColumnElement[bool]:
-        comparison: ColumnElement[bool] = left < right if descending else left > right
-        return comparison
-
-    past_id = past(id_column, bindparam(CURSOR_ID))
-    if shape.null_cursor:
-        # The cursor is among the NULLs, which come last in the listing.
-        if shape.backward:
-            return or_(column.is_not(None), and_(column.is_(None), past_id))
-        return and_(column.is_(None), past_id)
-    value: BindParameter[Any] = bindparam(CURSOR_VALUE, type_=column.type)
+    value: BindParameter[Any] = bindparam(CURSOR_VALUE, type_=sort.column.type)
     cursor_id: BindParameter[Any] = bindparam(CURSOR_ID, type_=id_column.type)
     # A row comparison, so an index on (column, id) starts at the cursor itself even inside a
-    # long run of equal values (thousands of customers with one order); NULL is never past.
-    same_or_past = past(tuple_(column, id_column), tuple_(value, cursor_id))
-    if not sort.nullable:
-        return same_or_past
-    if shape.backward:
-        return and_(column.is_not(None), same_or_past)
-    return or_(column.is_(None), same_or_past)
+    # long run of equal values (thousands of customers with one order).
+    position, cursor = tuple_(sort.column, id_column), tuple_(value, cursor_id)
+    past: ColumnElement[bool] = position < cursor if descending else position > cursor
+    return past
+
+
+def _never_null(sort: SortColumn) -> None:
+    if sort.nullable:
+        raise ValueError(f"{sort.name} may be NULL: read it in two parts, not in one statement")
 
 
 def page_parameters(sort: SortColumn, request: PageRequest) -> dict[str, Any]:
