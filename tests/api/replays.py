@@ -20,7 +20,6 @@ from sqlmodel import func, select
 
 from api.app import create_app
 from domain.connection.models import Connection, WebhookInbox
-from domain.credentials import CredentialCipher
 from domain.customer.models import Customer, CustomerIdentity
 from domain.db import AsyncSession
 from domain.jobs import Job, JobRequest
@@ -31,7 +30,9 @@ from domain.shop.models import Shop
 from domain.subscription.models import Subscription, SubscriptionEvent
 from kizuki.events import InProcessEventBus
 from tests.api.conftest import RecordingJobQueue
+from tests.factories.customer import make_encrypted_connection
 from tests.factories.shop import make_shop
+from tests.factories.worker import make_worker_context
 from tests.fakes.shopify.webhooks import Delivery
 from workers.context import WorkerContext
 from workers.sync import sync_connection
@@ -49,39 +50,13 @@ class Mall:
     base_url: str | None = None
 
 
-async def encrypted_connection(
-    session: AsyncSession,
-    shop: Shop,
-    settings: Settings,
-    *,
-    platform: str,
-    account: str,
-    credentials: Mapping[str, str],
-    base_url: str | None = None,
-) -> Connection:
-    """An ACTIVE connection with its credentials encrypted as `connect*` stores them
-    (flushed, not committed)."""
-    cipher = CredentialCipher(settings.secret_key.get_secret_value())
-    connection = Connection(
-        shop_id=shop.id,
-        platform=platform,
-        name=account,
-        external_account_id=account,
-        credentials_encrypted=cipher.encrypt(dict(credentials)),
-        base_url=base_url,
-    )
-    session.add(connection)
-    await session.flush()
-    return connection
-
-
 async def add_connection(
     session: AsyncSession, shop: Shop, settings: Settings, mall: Mall
 ) -> Connection:
-    return await encrypted_connection(
+    return await make_encrypted_connection(
         session,
-        shop,
-        settings,
+        shop=shop,
+        settings=settings,
         platform=mall.name,
         account=mall.account,
         credentials=mall.credentials,
@@ -137,14 +112,8 @@ def _worker_context(
     follow_ups: FollowUps,
     job_try: int = 1,
 ) -> WorkerContext:
-    return WorkerContext(
-        settings=settings,
-        sessions=sessions,
-        events=InProcessEventBus(),
-        job_queue=follow_ups.enqueued,
-        platforms=mall.platforms,
-        job_id="test",
-        job_try=job_try,
+    return make_worker_context(
+        settings, sessions, job_queue=follow_ups.enqueued, platforms=mall.platforms, job_try=job_try
     )
 
 

@@ -26,10 +26,10 @@ from kizuki.events import InProcessEventBus
 from tests.api.conftest import GraphQLClient, RecordingJobQueue, live_server, serving
 from tests.api.test_subscriptions import TRANSPORT_WS, receive, start
 from tests.api.world import ShopWorld
+from tests.factories.worker import make_worker_context
 from tests.plugins.memory_mall import MemoryPlatform
 from tests.plugins.memory_mall.testing import history
 from tests.workers.conftest import RecordingJobQueue as WorkerQueue
-from workers.context import WorkerContext
 from workers.sync import run_sync
 
 SHOPIFY = {"shopDomain": "alpha.myshopify.com", "accessToken": "shpat-1", "clientSecret": "s"}
@@ -270,14 +270,8 @@ async def test_connections_show_cursor_counts_and_runs_never_credentials(
     memory: MemoryPlatform,
 ) -> None:
     global_id = await connect_memory(client, shop_a)
-    ctx = WorkerContext(
-        settings=settings,
-        sessions=sessions,
-        events=InProcessEventBus(),
-        job_queue=WorkerQueue(),
-        platforms={"memory": memory},
-        job_id="t",
-        job_try=1,
+    ctx = make_worker_context(
+        settings, sessions, job_queue=WorkerQueue(), platforms={"memory": memory}
     )
     connected = (await client.data(CONNECTIONS, key=shop_a.admin))["connections"]
     before = next(c for c in connected if c["id"] == global_id)
@@ -411,14 +405,8 @@ async def test_sync_progress_is_pushed_per_page_and_at_the_end(
     memory: MemoryPlatform,
 ) -> None:
     global_id = await connect_memory(client, shop_a)
-    ctx = WorkerContext(
-        settings=settings,
-        sessions=sessions,
-        events=events,
-        job_queue=WorkerQueue(),
-        platforms={"memory": memory},
-        job_id="t",
-        job_try=1,
+    ctx = make_worker_context(
+        settings, sessions, job_queue=WorkerQueue(), platforms={"memory": memory}, events=events
     )
     query = """subscription($id: ID!) { syncProgress(connectionId: $id) {
         connectionId status pages ordersSeen inserted updated throttleWaits rejected

@@ -34,7 +34,9 @@ from domain.shop.service import create_api_key
 from integrations.shopify.platform import ShopifyPlatform
 from kizuki.events import InProcessEventBus
 from tests.api.conftest import GraphQLClient, RecordingJobQueue, serving
+from tests.factories.customer import make_encrypted_connection
 from tests.factories.shop import make_shop
+from tests.factories.worker import make_worker_context
 from workers.context import WorkerContext
 from workers.webhooks import process_webhook
 
@@ -175,24 +177,17 @@ async def store(
 ) -> Store:
     shop = await make_shop(session)
     _, admin = await create_api_key(session, ShopId(shop.id), Role.ADMIN, name="admin")
-    cipher = CredentialCipher(settings.secret_key.get_secret_value())
-    connection = Connection(
-        shop_id=shop.id,
-        platform="shopify",
-        name="kizuki-test",
-        external_account_id="kizuki-test.myshopify.com",
-        credentials_encrypted=cipher.encrypt(dict(CREDENTIALS)),
-    )
-    session.add(connection)
-    await session.commit()
-    worker = WorkerContext(
+    connection = await make_encrypted_connection(
+        session,
+        shop=shop,
         settings=settings,
-        sessions=sessions,
-        events=InProcessEventBus(),
-        job_queue=RecordingJobQueue(),
-        platforms={"shopify": platform},
-        job_id="test",
-        job_try=1,
+        platform="shopify",
+        account="kizuki-test.myshopify.com",
+        credentials=CREDENTIALS,
+    )
+    await session.commit()
+    worker = make_worker_context(
+        settings, sessions, job_queue=RecordingJobQueue(), platforms={"shopify": platform}
     )
     return Store(session, kizuki, jobs, worker, shop, connection, admin)
 

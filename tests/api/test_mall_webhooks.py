@@ -33,8 +33,9 @@ from integrations.rakuten.platform import RakutenPlatform
 from integrations.shopify.platform import ShopifyPlatform
 from kizuki.events import InProcessEventBus
 from tests.api.conftest import RecordingJobQueue
-from tests.api.replays import encrypted_connection
+from tests.factories.customer import make_encrypted_connection
 from tests.factories.shop import make_shop
+from tests.factories.worker import make_worker_context
 from tests.fakes import amazon as fake_amazon
 from tests.fakes.loopback import serve_on_loopback
 from tests.fakes.rakuten.clock import FakeClock as RakutenClock
@@ -56,14 +57,8 @@ def _context(
     platforms: Mapping[str, StorePlatform],
     job_try: int = 1,
 ) -> WorkerContext:
-    return WorkerContext(
-        settings=settings,
-        sessions=sessions,
-        events=InProcessEventBus(),
-        job_queue=RecordingJobQueue(),
-        platforms=platforms,
-        job_id="test",
-        job_try=job_try,
+    return make_worker_context(
+        settings, sessions, job_queue=RecordingJobQueue(), platforms=platforms, job_try=job_try
     )
 
 
@@ -143,10 +138,10 @@ async def test_rakuten_notifications_get_xml_replies_and_reread_old_orders(
     async with serve_on_loopback(rakuten_app(store)) as base_url:
         shop = await make_shop(session)
         credentials = {**store.credentials(), "notification_auth_key": AUTH_KEY}
-        connection = await encrypted_connection(
+        connection = await make_encrypted_connection(
             session,
-            shop,
-            settings,
+            shop=shop,
+            settings=settings,
             platform="rakuten",
             account=credentials["shop_url"],
             credentials=credentials,
@@ -238,10 +233,10 @@ async def test_an_amazon_order_change_rereads_the_order_it_names(
             "marketplace_id": "A1VC38T7YXB528",
             "notification_secret": "relay-secret",
         }
-        connection = await encrypted_connection(
+        connection = await make_encrypted_connection(
             session,
-            shop,
-            settings,
+            shop=shop,
+            settings=settings,
             platform="amazon",
             account=store.seller_id,
             credentials=credentials,
@@ -294,10 +289,10 @@ async def _shopify_setup(
     session: AsyncSession, settings: Settings, http: httpx.AsyncClient
 ) -> tuple[Shop, Connection, dict[str, StorePlatform]]:
     shop = await make_shop(session)
-    connection = await encrypted_connection(
+    connection = await make_encrypted_connection(
         session,
-        shop,
-        settings,
+        shop=shop,
+        settings=settings,
         platform="shopify",
         account="alpha.myshopify.com",
         credentials={
@@ -412,10 +407,10 @@ async def test_a_mall_outage_while_rereading_orders_retries_before_writing_anyth
     async with serve_on_loopback(rakuten_app(store)) as base_url:
         shop = await make_shop(session)
         credentials = {**store.credentials(), "notification_auth_key": AUTH_KEY}
-        connection = await encrypted_connection(
+        connection = await make_encrypted_connection(
             session,
-            shop,
-            settings,
+            shop=shop,
+            settings=settings,
             platform="rakuten",
             account=credentials["shop_url"],
             credentials=credentials,

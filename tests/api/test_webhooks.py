@@ -24,6 +24,7 @@ from domain.settings import Settings
 from kizuki.events import InProcessEventBus
 from tests.api.conftest import RecordingJobQueue
 from tests.factories.shop import make_shop
+from tests.factories.worker import make_worker_context
 from tests.plugins.memory_mall import MemoryPlatform
 from tests.plugins.memory_mall.platform import SIGNATURE_HEADER, sign
 from tests.plugins.memory_mall.testing import BASE, WEBHOOK_SECRET, add_connection, forget_shop
@@ -96,14 +97,8 @@ async def http(
 def context(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], mall: MemoryPlatform
 ) -> WorkerContext:
-    return WorkerContext(
-        settings=settings,
-        sessions=sessions,
-        events=InProcessEventBus(),
-        job_queue=RecordingJobQueue(),
-        platforms={mall.name: mall},
-        job_id="test",
-        job_try=1,
+    return make_worker_context(
+        settings, sessions, job_queue=RecordingJobQueue(), platforms={mall.name: mall}
     )
 
 

@@ -1,8 +1,11 @@
 import uuid
+from collections.abc import Mapping
 
 from domain.connection.models import Connection
+from domain.credentials import CredentialCipher
 from domain.customer.models import Customer, CustomerIdentity
 from domain.db import AsyncSession
+from domain.settings import Settings
 from domain.shop.models import Shop
 
 
@@ -14,6 +17,32 @@ async def make_connection(
         platform=platform,
         name=f"{platform} store",
         external_account_id=f"acct-{uuid.uuid4().hex[:8]}",
+    )
+    session.add(connection)
+    await session.flush()
+    return connection
+
+
+async def make_encrypted_connection(
+    session: AsyncSession,
+    *,
+    shop: Shop,
+    settings: Settings,
+    platform: str,
+    account: str,
+    credentials: Mapping[str, str],
+    base_url: str | None = None,
+) -> Connection:
+    """An ACTIVE connection with its credentials encrypted as `connect*` stores them
+    (flushed, not committed)."""
+    cipher = CredentialCipher(settings.secret_key.get_secret_value())
+    connection = Connection(
+        shop_id=shop.id,
+        platform=platform,
+        name=account,
+        external_account_id=account,
+        credentials_encrypted=cipher.encrypt(dict(credentials)),
+        base_url=base_url,
     )
     session.add(connection)
     await session.flush()

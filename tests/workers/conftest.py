@@ -7,8 +7,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from domain.db import AsyncSession
 from domain.jobs import JobQueue, JobRequest
 from domain.settings import Settings
-from kizuki.events import InProcessEventBus
 from kizuki.jobs import create_arq_pool
+from tests.factories.worker import make_worker_context
 from workers.context import WorkerContext
 
 
@@ -36,15 +36,7 @@ def worker_context(
     sessions: async_sessionmaker[AsyncSession],
     recording_queue: RecordingJobQueue,
 ) -> WorkerContext:
-    return WorkerContext(
-        settings=settings,
-        sessions=sessions,
-        events=InProcessEventBus(),
-        job_queue=recording_queue,
-        platforms={},
-        job_id="test-job",
-        job_try=1,
-    )
+    return make_worker_context(settings, sessions, job_queue=recording_queue)
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ import pytest
 from sqlmodel import col, select
 
 from domain.connection.models import Connection, SyncKind, SyncRun, SyncStatus
-from domain.credentials import CredentialCipher
 from domain.db import AsyncSession
 from domain.ids import ShopId
 from domain.order.models import Order, OrderStatus
 from domain.shop.models import Shop
 from integrations.shopify.platform import ShopifyPlatform
+from tests.factories.customer import make_encrypted_connection
 from tests.factories.shop import make_shop
 from tests.fakes.loopback import serve_on_loopback
 from tests.fakes.shopify import FakeShopify, ShopifyStore, VirtualClock, generate
@@ -54,16 +54,15 @@ async def _connected(
     session: AsyncSession, ctx: WorkerContext, store: ShopifyStore, base_url: str
 ) -> tuple[Shop, Connection]:
     shop = await make_shop(session)
-    cipher = CredentialCipher(ctx["settings"].secret_key.get_secret_value())
-    credentials = {"shop_domain": store.shop_domain, "access_token": TOKEN, "client_secret": "s"}
-    connection = Connection(
-        shop_id=shop.id,
+    connection = await make_encrypted_connection(
+        session,
+        shop=shop,
+        settings=ctx["settings"],
         platform="shopify",
-        external_account_id=store.shop_domain,
-        credentials_encrypted=cipher.encrypt(credentials),
+        account=store.shop_domain,
+        credentials={"shop_domain": store.shop_domain, "access_token": TOKEN, "client_secret": "s"},
         base_url=base_url,
     )
-    session.add(connection)
     await session.commit()
     return shop, connection
 

@@ -10,7 +10,6 @@ import pytest
 from sqlmodel import col, select
 
 from domain.connection.models import Connection, SyncRun, SyncStatus
-from domain.credentials import CredentialCipher
 from domain.db import AsyncSession, utcnow
 from domain.events import Event, Topic
 from domain.ids import ShopId
@@ -18,6 +17,7 @@ from domain.shop.models import Shop
 from integrations.rakuten.platform import RakutenPlatform
 from integrations.shopify.platform import ShopifyPlatform
 from kizuki.events import InProcessEventBus
+from tests.factories.customer import make_encrypted_connection
 from tests.factories.shop import make_shop
 from tests.fakes.loopback import serve_on_loopback
 from tests.fakes.rakuten.clock import FakeClock
@@ -65,15 +65,15 @@ async def _connection(
     base_url: str,
 ) -> tuple[Shop, Connection]:
     shop = await make_shop(session)
-    cipher = CredentialCipher(ctx["settings"].secret_key.get_secret_value())
-    connection = Connection(
-        shop_id=shop.id,
+    connection = await make_encrypted_connection(
+        session,
+        shop=shop,
+        settings=ctx["settings"],
         platform=platform,
-        external_account_id=f"{platform}-account",
-        credentials_encrypted=cipher.encrypt(dict(credentials)),
+        account=f"{platform}-account",
+        credentials=credentials,
         base_url=base_url,
     )
-    session.add(connection)
     await session.commit()
     return shop, connection
 
